@@ -1,0 +1,183 @@
+"""Validation of the answers given to the template's prompts.
+
+The rules run twice. First while cookiecutter renders the answers: the `check_answers` filter,
+applied by the private `__answers_checked` variable in cookiecutter.json, raises before anything is
+written. That matters because cookiecutter creates the project directory, named after the slug,
+before the pre-generation hook runs, and removes only that directory when the hook fails: a slug such
+as `../x` would leave directories behind. Second, `hooks/pre_gen_project.py` runs the same rules for
+paths that skip rendering (for example `cookiecutter --replay`).
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent
+
+# Import names of the generated project's dependencies (runtime and dev). A package with one of
+# these names would shadow the real library inside the generated project.
+DEPENDENCY_IMPORT_NAMES = frozenset(
+    {
+        "aiomcache",
+        "aiosqlite",
+        "alembic",
+        "anyio",
+        "asgi_lifespan",
+        "asyncpg",
+        "fastapi",
+        "fastapi_cache",
+        "greenlet",
+        "h11",
+        "httpcore",
+        "httpx",
+        "jinja2",
+        "mypy",
+        "pendulum",
+        "pydantic",
+        "pydantic_core",
+        "pydantic_settings",
+        "pytest",
+        "redis",
+        "ruff",
+        "sqlalchemy",
+        "starlette",
+        "typing_extensions",
+        "uvicorn",
+        "uvloop",
+    }
+)
+# Directory names the generated project uses for other things.
+RESERVED_NAMES = frozenset({"src", "tests", "migrations", "docs"})
+
+SLUG_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+SLUG_MAX_LENGTH = 32
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+# Free text lands inside TOML, YAML and Python string literals: quotes and backslashes would end or
+# escape those literals, control characters would break lines.
+UNSAFE_TEXT_PATTERN = re.compile(r'["\\\x00-\x1f\x7f]')
+TEXT_LIMITS = {"project_name": 60, "author_name": 80, "description": 200}
+CHOICE_FIELDS = ("python_version", "cache_backend", "database", "ci", "license")
+BOOLEAN_FIELDS = ("docker",)
+
+
+class InvalidAnswersError(click.ClickException):
+    """Raised while rendering the answers; cookiecutter's CLI prints it as `Error: ...`, exit 1."""
+
+
+def suggest_slug(value: str) -> str:
+    """A valid-looking package name derived from `value`, for error messages."""
+    ascii_value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_value.lower()).strip("_")
+    if not slug or not slug[0].isalpha():
+        slug = f"my_{slug}".rstrip("_")
+    return f"{slug[:SLUG_MAX_LENGTH - 8]}_service"
+
+
+def slug_problem(slug: str) -> str | None:
+    suggestion = suggest_slug(slug)
+    if not SLUG_PATTERN.fullmatch(slug):
+        return (
+            f"project_slug {slug!r} is not a valid package name: use lowercase ASCII letters, "
+            f"digits and underscores, starting with a letter (for example {suggestion!r})."
+        )
+    if len(slug) > SLUG_MAX_LENGTH:
+        return f"project_slug {slug!r} is longer than {SLUG_MAX_LENGTH} characters."
+    if keyword.iskeyword(slug):
+        return f"project_slug {slug!r} is a Python keyword; choose a name such as {suggestion!r}."
+    if slug in sys.stdlib_module_names:
+        return (
+            f"project_slug {slug!r} would shadow the standard library module {slug!r}; "
+            f"choose a name such as {suggestion!r}."
+        )
+    if slug in DEPENDENCY_IMPORT_NAMES:
+        return (
+            f"project_slug {slug!r} would shadow the {slug!r} package the project depends on; "
+            f"choose a name such as {suggestion!r}."
+        )
+    if slug in RESERVED_NAMES:
+        return (
+            f"project_slug {slug!r} is a directory name the project uses itself; "
+            f"choose a name such as {suggestion!r}."
+        )
+    return None
+
+
+def text_problem(field: str, value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return f"{field} must not be empty."
+    if UNSAFE_TEXT_PATTERN.search(value):
+        return f"{field} {value!r} must not contain double quotes, backslashes or control characters."
+    limit = TEXT_LIMITS[field]
+    if len(value) > limit:
+        return f"{field} is {len(value)} characters long; keep it under {limit}."
+    return None
+
+
+def offered_choices() -> dict[str, list[str]]:
+    """The choice lists as cookiecutter.json offers them (the single source of truth)."""
+    offered = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+    return {field: offered[field] for field in CHOICE_FIELDS}
+
+
+def find_problems(answers: Mapping[str, Any]) -> list[str]:
+    """Every problem with `answers`, each a sentence saying what is wrong and what to type instead."""
+    problems: list[str] = []
+    for field in TEXT_LIMITS:
+        problem = text_problem(field, answers.get(field))
+        if problem:
+            problems.append(problem)
+
+    problem = slug_problem(str(answers.get("project_slug", "")))
+    if problem:
+        problems.append(problem)
+
+    email = str(answers.get("author_email", ""))
+    if not EMAIL_PATTERN.fullmatch(email):
+        problems.append(f"author_email {email!r} is not an email address (for example jane@example.com).")
+
+    for field, choices in offered_choices().items():
+        value = answers.get(field)
+        if value not in choices:
+            problems.append(f"{field} {value!r} is not offered; choose one of: {', '.join(choices)}.")
+
+    for field in BOOLEAN_FIELDS:
+        if not isinstance(answers.get(field), bool):
+            problems.append(f"{field} must be yes or no, got {answers.get(field)!r}.")
+    return problems
+
+
+def format_problems(problems: list[str]) -> str:
+    lines = "\n".join(f"  - {problem}" for problem in problems)
+    return f"The template answers need fixing; nothing was generated:\n{lines}"
+
+
+def check_answers(answers: Mapping[str, Any]) -> str:
+    """Jinja filter: raise on invalid answers, else render to 'ok'."""
+    problems = find_problems(answers)
+    if problems:
+        raise InvalidAnswersError(format_problems(problems))
+    return "ok"
+
+
+class AnswerValidation(Extension):
+    """Registers `check_answers` so cookiecutter.json can validate while it renders the answers.
+
+    Also publishes the template's absolute root as `template_root`: cookiecutter runs hooks from a
+    temporary copy, and its `_repo_dir` may be relative to a directory the hook does not run in.
+    """
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["check_answers"] = check_answers
+        environment.globals["template_root"] = str(TEMPLATE_ROOT)

@@ -1,0 +1,1 @@
+"""The {{ cookiecutter.project_name }} service."""

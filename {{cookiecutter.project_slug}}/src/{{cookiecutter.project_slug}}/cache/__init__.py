@@ -1,0 +1,1 @@
+"""Cache backends for fastapi-cache2, one module per backend."""

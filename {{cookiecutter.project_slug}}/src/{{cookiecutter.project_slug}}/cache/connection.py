@@ -1,0 +1,13 @@
+"""What the lifespan gets from a cache backend module."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi_cache.types import Backend
+
+
+@dataclass(frozen=True)
+class CacheConnection:
+    backend: Backend
+    # Raises unless the cache server answers; readiness probes call it.
+    ping: Callable[[], Awaitable[None]]

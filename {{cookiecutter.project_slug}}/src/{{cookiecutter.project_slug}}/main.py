@@ -1,0 +1,53 @@
+"""The application factory and the lifespan that owns every long-lived resource."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi_cache import FastAPICache
+
+from {{ cookiecutter.project_slug }}.api import health
+from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_cache
+from {{ cookiecutter.project_slug }}.db.database import open_database
+from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
+from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
+
+
+def resolve_settings(app: FastAPI) -> Settings:
+    """The settings `app` runs with: a test's `dependency_overrides[get_settings]` if set.
+
+    Routes get settings through the same dependency, so one override configures both the
+    lifespan's resources and every request.
+    """
+    provider = app.dependency_overrides.get(get_settings, get_settings)
+    settings: Settings = provider()
+    return settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the database engine and the cache client once; close both at shutdown."""
+    settings = resolve_settings(app)
+    async with open_database(create_engine(settings)) as database, open_cache(settings) as cache:
+        app.state.database = database
+        app.state.cache = cache
+        FastAPICache.init(
+            cache.backend, prefix=settings.cache_prefix, expire=settings.cache_ttl_seconds
+        )
+        try:
+            yield
+        finally:
+            # Without a reset, a second init (another app in the same process) is ignored.
+            FastAPICache.reset()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="{{ cookiecutter.project_name }}",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,96 @@
+"""Configuration from the environment and `.env`, read once per process."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+# The async driver this project installs; DATABASE_URL must use it.
+SECRET_KEY_MIN_LENGTH = 32
+{%- if cookiecutter.database == "postgresql" %}
+DATABASE_DRIVER = "postgresql+asyncpg"
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1/{{ cookiecutter.project_slug }}"
+{%- else %}
+DATABASE_DRIVER = "sqlite+aiosqlite"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./{{ cookiecutter.project_slug }}.db"
+{%- endif %}
+
+
+class Settings(BaseSettings):
+    """Every setting is read from an environment variable of the same name, in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Signs and hashes credentials; `.env` gets a random one at generation time.
+    secret_key: SecretStr
+
+    # URLs are secrets: they may carry passwords, and SecretStr keeps them out of reprs and logs.
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+{%- if cookiecutter.database == "postgresql" %}
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=5, ge=0)
+    # Shown in pg_stat_activity, so the service's connections can be told apart.
+    database_application_name: str = "{{ cookiecutter.project_slug }}"
+{%- endif %}
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+{%- if cookiecutter.cache_backend == "redis" %}
+
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+{%- elif cookiecutter.cache_backend == "memcached" %}
+
+    memcached_url: AnyUrl = AnyUrl("memcached://127.0.0.1:11211")
+    memcached_pool_size: int = Field(default=10, ge=1)
+{%- elif cookiecutter.cache_backend == "memory" %}
+
+    # The in-process cache drops its least recently used entries beyond this many.
+    memory_cache_max_entries: int = Field(default=10_000, ge=1)
+{%- endif %}
+    # Every cache key starts with this prefix, so several services can share one cache server.
+    cache_prefix: str = Field(
+        default="{{ cookiecutter.project_slug }}",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+    )
+    cache_ttl_seconds: int = Field(default=60, ge=1)
+    # Readiness probes give up on a dependency after this long.
+    health_check_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("secret_key")
+    @classmethod
+    def require_long_secret_key(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < SECRET_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters; generate one "
+                "with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def require_async_driver(cls, value: SecretStr) -> SecretStr:
+        try:
+            url = make_url(value.get_secret_value())
+        except ArgumentError:
+            raise ValueError("DATABASE_URL is not a database URL") from None
+        if url.drivername != DATABASE_DRIVER:
+            raise ValueError(f"DATABASE_URL must start with {DATABASE_DRIVER}://")
+        return value
+{%- if cookiecutter.cache_backend == "memcached" %}
+
+    @field_validator("memcached_url")
+    @classmethod
+    def require_memcached_scheme(cls, value: AnyUrl) -> AnyUrl:
+        if value.scheme != "memcached" or not value.host:
+            raise ValueError("MEMCACHED_URL must look like memcached://host:11211")
+        return value
+{%- endif %}
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing the env."""
+    return Settings()

@@ -1,0 +1,51 @@
+from collections.abc import Callable
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+from tests.conftest import SettingsFactory
+from tests.db.{{ cookiecutter.database }}_database import unreachable_database_url
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_live_answers_while_the_process_runs(client: AsyncClient) -> None:
+    response = await client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_database_and_cache_answer(client: AsyncClient) -> None:
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok"},
+        "failing": [],
+    }
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_ready_names_an_unreachable_database(
+    make_app: Callable[[Settings], FastAPI], make_settings: SettingsFactory
+) -> None:
+    app = make_app(make_settings(database_url=unreachable_database_url()))
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        response = await client.get("/health/ready")
+        # The process itself is fine: liveness must not follow readiness down.
+        live = await client.get("/health/live")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "failing", "cache": "ok"},
+        "failing": ["database"],
+    }
+    assert live.status_code == 200

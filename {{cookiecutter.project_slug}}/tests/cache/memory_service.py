@@ -1,0 +1,12 @@
+"""Test settings for the in-process cache: nothing to configure, nothing outlives the app."""
+
+from typing import Any
+
+
+def cache_settings() -> dict[str, Any]:
+    return {}
+
+
+async def remove_cache_entries(prefix: str) -> None:
+    """The in-process cache disappears with the app."""
+    del prefix

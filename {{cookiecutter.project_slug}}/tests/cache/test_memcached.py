@@ -1,0 +1,42 @@
+from collections.abc import Callable
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+from tests.conftest import SettingsFactory
+from tests.ports import unused_tcp_port
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_ready_names_an_unreachable_memcached(
+    make_app: Callable[[Settings], FastAPI], make_settings: SettingsFactory
+) -> None:
+    app = make_app(make_settings(memcached_url=f"memcached://127.0.0.1:{unused_tcp_port()}"))
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["cache"]
+    assert response.json()["checks"] == {"database": "ok", "cache": "failing"}
+
+
+async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Settings) -> None:
+    backend = app.state.cache.backend
+    key = f"{settings.cache_prefix}:round-trip"
+
+    await backend.set(key, b"\x00cached bytes", expire=30)
+
+    assert await backend.get(key) == b"\x00cached bytes"
+
+
+def test_the_memcached_url_must_name_a_memcached_server(make_settings: SettingsFactory) -> None:
+    with pytest.raises(ValueError, match="MEMCACHED_URL"):
+        make_settings(memcached_url="redis://127.0.0.1:6379")

@@ -1,0 +1,64 @@
+from collections.abc import Callable
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from redis.asyncio import Redis
+
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+from tests.cache.redis_service import REDIS_URL
+from tests.conftest import SettingsFactory
+from tests.ports import unused_tcp_port
+
+pytestmark = pytest.mark.anyio
+
+
+async def connections_named(name: str) -> int:
+    observer = Redis.from_url(REDIS_URL)
+    try:
+        return sum(1 for client in await observer.client_list() if client["name"] == name)
+    finally:
+        await observer.aclose()
+
+
+async def test_ready_names_an_unreachable_redis(
+    make_app: Callable[[Settings], FastAPI], make_settings: SettingsFactory
+) -> None:
+    app = make_app(make_settings(redis_url=f"redis://127.0.0.1:{unused_tcp_port()}/0"))
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["cache"]
+    assert response.json()["checks"] == {"database": "ok", "cache": "failing"}
+
+
+async def test_the_shared_client_is_closed_at_shutdown(
+    make_app: Callable[[Settings], FastAPI], settings: Settings
+) -> None:
+    app = make_app(settings)
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        for _ in range(5):
+            await client.get("/health/ready")
+        while_running = await connections_named(settings.cache_prefix)
+
+    # Sequential requests reuse one pooled connection rather than opening one each.
+    assert while_running == 1
+    assert await connections_named(settings.cache_prefix) == 0
+
+
+async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Settings) -> None:
+    backend = app.state.cache.backend
+    key = f"{settings.cache_prefix}:round-trip"
+
+    await backend.set(key, b"\x00cached bytes", expire=30)
+
+    assert await backend.get(key) == b"\x00cached bytes"
