@@ -7,7 +7,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-PACKAGE = Path("src") / "{{ cookiecutter.project_slug }}"
+PACKAGE = Path("src") / "{{cookiecutter.project_slug}}"
 TESTS = Path("tests")
 
 # Files that belong to one choice of an option; every path here must exist in the template
