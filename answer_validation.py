@@ -57,6 +57,8 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
         "uvloop",
     }
 )
+# sys.stdlib_module_names leaves out CPython's own regression-test package, `test`.
+STDLIB_NAMES = sys.stdlib_module_names | {"test"}
 # Directory names the generated project uses for other things.
 RESERVED_NAMES = frozenset({"src", "tests", "migrations", "docs"})
 
@@ -95,7 +97,7 @@ def slug_problem(slug: str) -> str | None:
         return f"project_slug {slug!r} is longer than {SLUG_MAX_LENGTH} characters."
     if keyword.iskeyword(slug):
         return f"project_slug {slug!r} is a Python keyword; choose a name such as {suggestion!r}."
-    if slug in sys.stdlib_module_names:
+    if slug in STDLIB_NAMES:
         return (
             f"project_slug {slug!r} would shadow the standard library module {slug!r}; "
             f"choose a name such as {suggestion!r}."

@@ -1,0 +1,140 @@
+"""The post-generation hook: its manifest matches the real files, .env and LICENSE come out right."""
+
+import importlib.util
+import json
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.baking import TEMPLATE_ROOT, BakedProject
+
+PROJECT_TEMPLATE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
+PACKAGE_TEMPLATE = PROJECT_TEMPLATE / "src" / "{{cookiecutter.project_slug}}"
+CHOICES = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+# Modules every backend shares; everything else in these folders belongs to one choice.
+SHARED_MODULES = {"__init__.py", "connection.py", "database.py"}
+
+
+def load_post_gen_hook() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "post_gen_project", TEMPLATE_ROOT / "hooks" / "post_gen_project.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MANIFEST: dict[str, dict[str, list[Path]]] = load_post_gen_hook().OPTION_FILES
+
+
+def test_every_manifest_path_exists_in_the_template() -> None:
+    missing = [
+        str(path)
+        for files_by_choice in MANIFEST.values()
+        for paths in files_by_choice.values()
+        for path in paths
+        if not (PROJECT_TEMPLATE / path).exists()
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("option", ["cache_backend", "database", "ci"])
+def test_the_manifest_covers_every_offered_choice(option: str) -> None:
+    assert sorted(MANIFEST[option]) == sorted(CHOICES[option])
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        PACKAGE_TEMPLATE / "cache",
+        PACKAGE_TEMPLATE / "db",
+        PROJECT_TEMPLATE / "tests" / "cache",
+        PROJECT_TEMPLATE / "tests" / "db",
+    ],
+    ids=lambda folder: str(folder.relative_to(PROJECT_TEMPLATE)),
+)
+def test_every_option_specific_file_is_in_the_manifest(folder: Path) -> None:
+    listed = {
+        PROJECT_TEMPLATE / path
+        for files_by_choice in MANIFEST.values()
+        for paths in files_by_choice.values()
+        for path in paths
+    }
+    unlisted = [
+        path.name
+        for path in folder.glob("*.py")
+        if path.name not in SHARED_MODULES and path not in listed
+    ]
+    assert unlisted == []
+
+
+def test_each_bake_gets_its_own_private_secret_key(bake: Callable[..., BakedProject]) -> None:
+    first, second = bake(), bake()
+    keys = []
+    for project in (first, second):
+        env_file = project.path / ".env"
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+        (line,) = env_file.read_text(encoding="utf-8").splitlines()
+        name, _, key = line.partition("=")
+        assert name == "SECRET_KEY"
+        assert len(key) >= 32
+        keys.append(key)
+    assert keys[0] != keys[1]
+
+
+def test_git_ignores_the_env_file(bake: Callable[..., BakedProject]) -> None:
+    project = bake()
+    subprocess.run(["git", "init", "--quiet"], cwd=project.path, check=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--quiet", ".env"], cwd=project.path, check=False
+    )
+    assert ignored.returncode == 0
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=project.path, capture_output=True, text=True, check=True,
+    ).stdout
+    assert ".env.example" in status
+    assert ".env\n" not in status
+
+
+@pytest.mark.parametrize(
+    ("license_name", "expected"),
+    [
+        ("MIT", "MIT License"),
+        ("Apache-2.0", "Apache License"),
+        ("BSD-3-Clause", "BSD 3-Clause License"),
+        ("Proprietary", None),
+    ],
+)
+def test_the_chosen_license_is_installed(
+    bake: Callable[..., BakedProject], license_name: str, expected: str | None
+) -> None:
+    project = bake(license=license_name, author_name="Ada Lovelace")
+    assert not (project.path / "licenses").exists()
+    license_file = project.path / "LICENSE"
+    if expected is None:
+        assert not license_file.exists()
+        return
+    text = license_file.read_text(encoding="utf-8")
+    assert expected in text
+    if license_name != "Apache-2.0":
+        assert "Ada Lovelace" in text
+
+
+@pytest.mark.parametrize("cache_backend", ["redis", "memcached", "memory"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_only_the_chosen_backends_files_remain(
+    bake: Callable[..., BakedProject], cache_backend: str, database: str
+) -> None:
+    project = bake(cache_backend=cache_backend, database=database)
+    package = project.path / "src" / "orders_service"
+    cache_modules = {p.stem for p in (package / "cache").glob("*.py")}
+    db_modules = {p.stem for p in (package / "db").glob("*.py")}
+    assert cache_modules == {"__init__", "connection", cache_backend}
+    assert db_modules == {"__init__", "database", database}
