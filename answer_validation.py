@@ -1,11 +1,11 @@
 """Validation of the answers given to the template's prompts.
 
 The rules run twice. First while cookiecutter renders the answers: the `check_answers` filter,
-applied by the private `__answers_checked` variable in cookiecutter.json, raises before anything is
-written. That matters because cookiecutter creates the project directory, named after the slug,
-before the pre-generation hook runs, and removes only that directory when the hook fails: a slug such
-as `../x` would leave directories behind. Second, `hooks/pre_gen_project.py` runs the same rules for
-paths that skip rendering (for example `cookiecutter --replay`).
+applied by the private `__answers_checked` variable in cookiecutter.json, raises before anything
+is written. That matters because cookiecutter creates the project directory, named after the
+slug, before the pre-generation hook runs, and removes only that directory when the hook fails:
+a slug such as `../x` would leave directories behind. Second, `hooks/pre_gen_project.py` runs
+the same rules for paths that skip rendering (for example `cookiecutter --replay`).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def suggest_slug(value: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", ascii_value.lower()).strip("_")
     if not slug or not slug[0].isalpha():
         slug = f"my_{slug}".rstrip("_")
-    return f"{slug[:SLUG_MAX_LENGTH - 8]}_service"
+    return f"{slug[: SLUG_MAX_LENGTH - 8]}_service"
 
 
 def slug_problem(slug: str) -> str | None:
@@ -119,7 +119,9 @@ def text_problem(field: str, value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return f"{field} must not be empty."
     if UNSAFE_TEXT_PATTERN.search(value):
-        return f"{field} {value!r} must not contain double quotes, backslashes or control characters."
+        return (
+            f"{field} {value!r} must not contain double quotes, backslashes or control characters."
+        )
     limit = TEXT_LIMITS[field]
     if len(value) > limit:
         return f"{field} is {len(value)} characters long; keep it under {limit}."
@@ -133,7 +135,7 @@ def offered_choices() -> dict[str, list[str]]:
 
 
 def find_problems(answers: Mapping[str, Any]) -> list[str]:
-    """Every problem with `answers`, each a sentence saying what is wrong and what to type instead."""
+    """Every problem with `answers`, each saying what is wrong and what to type instead."""
     problems: list[str] = []
     for field in TEXT_LIMITS:
         problem = text_problem(field, answers.get(field))
@@ -146,12 +148,16 @@ def find_problems(answers: Mapping[str, Any]) -> list[str]:
 
     email = str(answers.get("author_email", ""))
     if not EMAIL_PATTERN.fullmatch(email):
-        problems.append(f"author_email {email!r} is not an email address (for example jane@example.com).")
+        problems.append(
+            f"author_email {email!r} is not an email address (for example jane@example.com)."
+        )
 
     for field, choices in offered_choices().items():
         value = answers.get(field)
         if value not in choices:
-            problems.append(f"{field} {value!r} is not offered; choose one of: {', '.join(choices)}.")
+            problems.append(
+                f"{field} {value!r} is not offered; choose one of: {', '.join(choices)}."
+            )
 
     for field in BOOLEAN_FIELDS:
         if not isinstance(answers.get(field), bool):

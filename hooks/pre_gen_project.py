@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, r"{{ template_root }}")
 
-from answer_validation import find_problems, format_problems  # noqa: E402
+from answer_validation import find_problems, format_problems
 
 ANSWERS = json.loads(r"""{{ cookiecutter | jsonify }}""")
 

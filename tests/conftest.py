@@ -32,8 +32,11 @@ def reachable(host: str, port: int) -> bool:
 @pytest.fixture(scope="session")
 def services() -> None:
     """Fail (never skip) when a server is down: a skipped matrix would prove nothing."""
-    down = [f"{name} on {host}:{port}" for name, (host, port) in SERVICES.items()
-            if not reachable(host, port)]
+    down = [
+        f"{name} on {host}:{port}"
+        for name, (host, port) in SERVICES.items()
+        if not reachable(host, port)
+    ]
     if down:
         pytest.fail(f"not reachable: {', '.join(down)}; start them with scripts/services.sh")
 

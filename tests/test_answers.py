@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from cookiecutter.main import cookiecutter
 
 from tests.baking import TEMPLATE_ROOT
 
-MARKER = Path("/tmp/template-test-shell-injection-marker")  # noqa: S108 - must not appear
+# A file the shell-metacharacter slug would create if anything ran it as a command.
+MARKER = Path(tempfile.gettempdir()) / "template-test-shell-injection-marker"
 
 INVALID_ANSWERS = [
     pytest.param({"project_slug": "Orders-Service"}, "project_slug", id="slug-not-identifier"),
@@ -42,7 +44,11 @@ INVALID_ANSWERS = [
 
 def leftovers(root: Path) -> list[str]:
     """Everything under `root` except empty directories."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or any(p.iterdir()))
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() or any(path.iterdir())
+    )
 
 
 @pytest.mark.parametrize(("answers", "message"), INVALID_ANSWERS)
@@ -71,8 +77,16 @@ def test_every_problem_is_reported_at_once(cookies: Any) -> None:
 def test_the_cli_prints_a_clear_error_without_a_traceback(tmp_path: Path) -> None:
     output = tmp_path / "out"
     completed = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output),
-         str(TEMPLATE_ROOT), "project_slug=../escaped"],
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-o",
+            str(output),
+            str(TEMPLATE_ROOT),
+            "project_slug=../escaped",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -95,8 +109,12 @@ def test_the_pre_gen_hook_rejects_answers_that_skipped_rendering(tmp_path: Path)
         f"replay_dir: {replay_dir}\ncookiecutters_dir: {tmp_path / 'cookiecutters'}\n",
         encoding="utf-8",
     )
-    cookiecutter(str(TEMPLATE_ROOT), no_input=True, output_dir=str(tmp_path / "first"),
-                 config_file=str(config))
+    cookiecutter(
+        str(TEMPLATE_ROOT),
+        no_input=True,
+        output_dir=str(tmp_path / "first"),
+        config_file=str(config),
+    )
     replay_file = next(replay_dir.glob("*.json"))
     replay = json.loads(replay_file.read_text(encoding="utf-8"))
     replay["cookiecutter"]["author_email"] = "not-an-email"
@@ -105,7 +123,11 @@ def test_the_pre_gen_hook_rejects_answers_that_skipped_rendering(tmp_path: Path)
     output.mkdir()
 
     with pytest.raises(FailedHookException):
-        cookiecutter(str(TEMPLATE_ROOT), replay=str(replay_file), output_dir=str(output),
-                     config_file=str(config))
+        cookiecutter(
+            str(TEMPLATE_ROOT),
+            replay=str(replay_file),
+            output_dir=str(output),
+            config_file=str(config),
+        )
 
     assert leftovers(output) == []

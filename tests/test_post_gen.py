@@ -1,4 +1,4 @@
-"""The post-generation hook: its manifest matches the real files, .env and LICENSE come out right."""
+"""The post-generation hook: its manifest matches the files; .env and LICENSE come out right."""
 
 import importlib.util
 import json
@@ -97,7 +97,10 @@ def test_git_ignores_the_env_file(bake: Callable[..., BakedProject]) -> None:
     assert ignored.returncode == 0
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=project.path, capture_output=True, text=True, check=True,
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert ".env.example" in status
     assert ".env\n" not in status

@@ -1,0 +1,32 @@
+# The template's tasks. `make demo` bakes and serves the default project; `make test` runs every
+# check. Both install what they need first (uv, the test servers), so a fresh clone needs only
+# Python 3.11+, make and, for the servers, Debian's packages.
+
+# uv from PATH, else a private copy installed into .tools/ on first use.
+UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+PYTEST_WORKERS ?= 2
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test lint services
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==0.13.8
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --quiet
+	touch $@
+
+services:  ## Start Redis, PostgreSQL and memcached unless they already answer
+	scripts/services.sh
+
+demo: .venv/.synced services  ## Bake the default project into .demo/, install it and serve it
+	UV=$(UV) scripts/demo.sh
+
+lint: .venv/.synced  ## ruff and mypy --strict on the template's own code
+	$(UV) run --locked ruff check .
+	$(UV) run --locked ruff format --check .
+	$(UV) run --locked mypy answer_validation.py hooks tests
+
+test: lint services  ## Everything: the template's lint, then every bake and baked test suite
+	$(UV) run --locked pytest -n $(PYTEST_WORKERS)
