@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_cache import FastAPICache
 
-from {{ cookiecutter.project_slug }}.api import health
+from {{ cookiecutter.project_slug }}.api import health, items, users
 from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_cache
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
@@ -47,6 +47,8 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(health.router)
+    app.include_router(users.router)
+    app.include_router(items.router)
     return app
 
 

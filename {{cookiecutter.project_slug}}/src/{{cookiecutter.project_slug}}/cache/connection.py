@@ -3,6 +3,7 @@
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from fastapi import Request
 from fastapi_cache.types import Backend
 
 
@@ -11,3 +12,9 @@ class CacheConnection:
     backend: Backend
     # Raises unless the cache server answers; readiness probes call it.
     ping: Callable[[], Awaitable[None]]
+
+
+def get_cache(request: Request) -> CacheConnection:
+    """The cache connection the lifespan opened (dependency)."""
+    cache: CacheConnection = request.app.state.cache
+    return cache

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from fastapi import Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,6 +18,12 @@ class Database:
         """Raise unless the database answers a trivial query."""
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+
+def get_database(request: Request) -> Database:
+    """The database the lifespan opened (dependency)."""
+    database: Database = request.app.state.database
+    return database
 
 
 @asynccontextmanager

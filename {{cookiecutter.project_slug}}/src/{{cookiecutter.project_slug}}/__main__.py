@@ -1,0 +1,73 @@
+"""Command line: `python -m {{ cookiecutter.project_slug }} migrate | create-user NAME`."""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from {{ cookiecutter.project_slug }}.db.database import open_database
+from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
+from {{ cookiecutter.project_slug }}.db.migrate import upgrade_to_head
+from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
+from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
+
+USER_NAME_MAX_LENGTH = 100
+
+
+def user_name(value: str) -> str:
+    name = value.strip()
+    if not name or len(name) > USER_NAME_MAX_LENGTH:
+        raise argparse.ArgumentTypeError(f"must be 1 to {USER_NAME_MAX_LENGTH} characters")
+    return name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.project_slug }}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply every pending migration (alembic upgrade head)")
+    create = commands.add_parser(
+        "create-user", help="create a user and print its API token as the last line"
+    )
+    create.add_argument("name", type=user_name, help="a unique user name")
+    return parser
+
+
+async def create_user_command(settings: Settings, name: str) -> str:
+    async with open_database(create_engine(settings)) as database, database.sessionmaker() as session:
+        user, token = await create_user(session, name, settings)
+        await session.commit()
+    print(f"Created user {user.name!r} (id {user.id}). Its API token, shown only this once:")
+    return token
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        print(f"error: invalid configuration (environment or .env):\n{error}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "migrate":
+            upgrade_to_head(settings.database_url.get_secret_value())
+            print("The database is at the latest migration.")
+        else:
+            print(asyncio.run(create_user_command(settings, args.name)))
+    except UserExistsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except DBAPIError as error:
+        print(
+            f"error: the database refused the command ({type(error.orig).__name__}); "
+            f"is DATABASE_URL right, and has `migrate` run?",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

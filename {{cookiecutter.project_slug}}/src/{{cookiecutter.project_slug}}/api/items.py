@@ -1,0 +1,84 @@
+"""The caller's items: create, list, read, replace, delete, and export as a stream."""
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from {{ cookiecutter.project_slug }}.api.deps import CurrentUserDep, SessionDep, StreamingSessionDep
+from {{ cookiecutter.project_slug }}.db.models import Item, User
+from {{ cookiecutter.project_slug }}.schemas import ItemRead, ItemWrite
+
+router = APIRouter(prefix="/api/items", tags=["items"])
+
+EXPORT_BATCH_SIZE = 500
+
+
+async def get_owned_item(session: AsyncSession, user: User, item_id: int) -> Item:
+    """The caller's item `item_id`; 404 when it does not exist or belongs to someone else."""
+    item = await session.scalar(select(Item).where(Item.id == item_id, Item.owner_id == user.id))
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Item not found")
+    return item
+
+
+@router.post("", response_model=ItemRead, status_code=status.HTTP_201_CREATED)
+async def create_item(body: ItemWrite, user: CurrentUserDep, session: SessionDep) -> Item:
+    item = Item(owner_id=user.id, name=body.name, description=body.description)
+    session.add(item)
+    await session.flush()
+    return item
+
+
+@router.get("", response_model=list[ItemRead])
+async def list_items(
+    user: CurrentUserDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Sequence[Item]:
+    query = select(Item).where(Item.owner_id == user.id).order_by(Item.id)
+    return (await session.scalars(query.limit(limit).offset(offset))).all()
+
+
+@router.get("/export", response_class=StreamingResponse)
+async def export_items(user: CurrentUserDep, session: StreamingSessionDep) -> StreamingResponse:
+    """Every item of the caller as NDJSON, read in batches while the response streams.
+
+    The rows are read after this function has returned, so the session must outlive it: that is
+    why this endpoint uses the request-scoped StreamingSessionDep rather than SessionDep.
+    """
+    query = select(Item).where(Item.owner_id == user.id).order_by(Item.id)
+
+    async def lines() -> AsyncIterator[bytes]:
+        rows = await session.stream_scalars(query.execution_options(yield_per=EXPORT_BATCH_SIZE))
+        async for item in rows:
+            yield ItemRead.model_validate(item).model_dump_json().encode() + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@router.get("/{item_id}", response_model=ItemRead)
+async def read_item(item_id: int, user: CurrentUserDep, session: SessionDep) -> Item:
+    return await get_owned_item(session, user, item_id)
+
+
+@router.put("/{item_id}", response_model=ItemRead)
+async def replace_item(
+    item_id: int, body: ItemWrite, user: CurrentUserDep, session: SessionDep
+) -> Item:
+    item = await get_owned_item(session, user, item_id)
+    item.name = body.name
+    item.description = body.description
+    await session.flush()
+    await session.refresh(item)
+    return item
+
+
+@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_item(item_id: int, user: CurrentUserDep, session: SessionDep) -> Response:
+    await session.delete(await get_owned_item(session, user, item_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

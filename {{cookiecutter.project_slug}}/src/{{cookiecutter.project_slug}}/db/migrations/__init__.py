@@ -1,0 +1,1 @@
+"""Alembic migrations; `python -m {{ cookiecutter.project_slug }} migrate` applies them."""

@@ -1,0 +1,49 @@
+"""Alembic environment: runs migrations through the project's async engine."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import Connection, pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from {{ cookiecutter.project_slug }}.db.models import Base
+from {{ cookiecutter.project_slug }}.settings import get_settings
+
+config = context.config
+
+
+def database_url() -> str:
+    url = config.attributes.get("database_url")
+    return str(url) if url else get_settings().database_url.get_secret_value()
+
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        # SQLite cannot ALTER most things in place; batch mode recreates the table instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    engine = create_async_engine(database_url(), poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_migrations)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=database_url(), target_metadata=Base.metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+elif (connection := config.attributes.get("connection")) is not None:
+    # A caller already inside an event loop (the tests) lends a synchronous connection.
+    run_migrations(connection)
+else:
+    asyncio.run(run_migrations_online())

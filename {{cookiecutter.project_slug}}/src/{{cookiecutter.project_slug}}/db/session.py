@@ -1,0 +1,50 @@
+"""Database sessions for requests: shared through `request.state`, committed or rolled back.
+
+`SessionDep` is function-scoped: its exit code runs as soon as the endpoint returns, before the
+response is sent. A client that receives a 2xx can rely on the write being committed, and a
+failed commit becomes an error response instead of a success followed by a lost write.
+
+`StreamingSessionDep` keeps FastAPI's default request scope: its exit code runs after the
+response has been sent, so a streaming response can keep reading through it.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from {{ cookiecutter.project_slug }}.db.database import Database, get_database
+
+
+async def get_session(
+    request: Request, database: Annotated[Database, Depends(get_database)]
+) -> AsyncIterator[AsyncSession]:
+    """One session per request; commit if the endpoint succeeds, roll back on any exception.
+
+    The session stays on `request.state.session` while the request runs, so middleware,
+    exception handlers and other dependencies reach the same one.
+    """
+    async with database.sessionmaker() as session:
+        request.state.session = session
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            # HTTPException included: a request that fails writes nothing.
+            await session.rollback()
+            raise
+        finally:
+            del request.state.session
+
+
+async def get_streaming_session(
+    database: Annotated[Database, Depends(get_database)],
+) -> AsyncIterator[AsyncSession]:
+    """A read-only session that stays open until a streaming response has been sent."""
+    async with database.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+StreamingSessionDep = Annotated[AsyncSession, Depends(get_streaming_session, scope="request")]
