@@ -15,8 +15,8 @@ from tests.baking import TEMPLATE_ROOT, BakedProject
 PROJECT_TEMPLATE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
 PACKAGE_TEMPLATE = PROJECT_TEMPLATE / "src" / "{{cookiecutter.project_slug}}"
 CHOICES = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
-# Modules every backend shares; everything else in these folders belongs to one choice.
-SHARED_MODULES = {"__init__.py", "connection.py", "database.py"}
+# A file named after a choice (redis.py, test_postgresql.py, memory_service.py) belongs to it.
+CHOICE_NAMES = {choice for option in ("cache_backend", "database") for choice in CHOICES[option]}
 
 
 def load_post_gen_hook() -> ModuleType:
@@ -66,12 +66,11 @@ def test_every_option_specific_file_is_in_the_manifest(folder: Path) -> None:
         for paths in files_by_choice.values()
         for path in paths
     }
-    unlisted = [
-        path.name
-        for path in folder.glob("*.py")
-        if path.name not in SHARED_MODULES and path not in listed
+    option_specific = [
+        path for path in folder.glob("*.py") if any(name in path.stem for name in CHOICE_NAMES)
     ]
-    assert unlisted == []
+    assert option_specific  # the folder does hold option-specific files
+    assert [path.name for path in option_specific if path not in listed] == []
 
 
 def test_each_bake_gets_its_own_private_secret_key(bake: Callable[..., BakedProject]) -> None:
@@ -136,8 +135,22 @@ def test_only_the_chosen_backends_files_remain(
     bake: Callable[..., BakedProject], cache_backend: str, database: str
 ) -> None:
     project = bake(cache_backend=cache_backend, database=database)
-    package = project.path / "src" / "orders_service"
-    cache_modules = {p.stem for p in (package / "cache").glob("*.py")}
-    db_modules = {p.stem for p in (package / "db").glob("*.py")}
-    assert cache_modules == {"__init__", "connection", cache_backend}
-    assert db_modules == {"__init__", "database", database}
+    remaining = {
+        path.stem
+        for folder in (
+            "src/orders_service/cache",
+            "src/orders_service/db",
+            "tests/cache",
+            "tests/db",
+        )
+        for path in (project.path / folder).glob("*.py")
+    }
+    named_after_a_choice = {stem for stem in remaining if any(c in stem for c in CHOICE_NAMES)}
+    assert named_after_a_choice == {
+        cache_backend,
+        f"{cache_backend}_service",
+        f"test_{cache_backend}",
+        database,
+        f"{database}_database",
+        f"test_{database}",
+    }

@@ -1,16 +1,21 @@
 """Fixtures that run the real application, lifespan included, against real servers."""
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anyio
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from {{ cookiecutter.project_slug }}.db.migrate import upgrade_to_head
+from {{ cookiecutter.project_slug }}.db.models import Base, User
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
+from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.cache.{{ cookiecutter.cache_backend }}_service import cache_settings, remove_cache_entries
 from tests.db.{{ cookiecutter.database }}_database import isolated_database_url
@@ -27,9 +32,21 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 async def database_url(anyio_backend: str) -> AsyncIterator[str]:
-    """One fresh database for the whole test session, removed at the end."""
+    """One fresh, migrated database for the whole test session, removed at the end."""
     async with isolated_database_url() as url:
+        # Alembic runs its own event loop, so it gets a thread of its own.
+        await anyio.to_thread.run_sync(upgrade_to_head, url)
         yield url
+
+
+async def delete_all_rows(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                await connection.execute(table.delete())
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -49,6 +66,7 @@ async def make_settings(database_url: str) -> AsyncIterator[SettingsFactory]:
 
     yield make
     await remove_cache_entries(prefix)
+    await delete_all_rows(database_url)
 
 
 @pytest.fixture
@@ -82,3 +100,20 @@ async def app(
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
         yield client
+
+
+@pytest.fixture
+def make_user(app: FastAPI, settings: Settings) -> Callable[[str], Awaitable[tuple[User, str]]]:
+    """Create a user through the app's own database; returns the user and its API token."""
+
+    async def make(name: str) -> tuple[User, str]:
+        async with app.state.database.sessionmaker() as session:
+            user, token = await create_user(session, name, settings)
+            await session.commit()
+        return user, token
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from {{ cookiecutter.project_slug }}.db.database import open_database
-from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
 from {{ cookiecutter.project_slug }}.db.migrate import upgrade_to_head
+from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
 
@@ -36,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def create_user_command(settings: Settings, name: str) -> str:
-    async with open_database(create_engine(settings)) as database, database.sessionmaker() as session:
+    async with (
+        open_database(create_engine(settings)) as database,
+        database.sessionmaker() as session,
+    ):
         user, token = await create_user(session, name, settings)
         await session.commit()
     print(f"Created user {user.name!r} (id {user.id}). Its API token, shown only this once:")

@@ -42,8 +42,5 @@ if context.is_offline_mode():
     context.configure(url=database_url(), target_metadata=Base.metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
-elif (connection := config.attributes.get("connection")) is not None:
-    # A caller already inside an event loop (the tests) lends a synchronous connection.
-    run_migrations(connection)
 else:
     asyncio.run(run_migrations_online())
