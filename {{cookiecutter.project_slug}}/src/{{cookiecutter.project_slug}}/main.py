@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from fastapi_cache import FastAPICache
 
 from {{ cookiecutter.project_slug }}.api import health, items, users
+from {{ cookiecutter.project_slug }}.cache.guarded import GuardedBackend
+from {{ cookiecutter.project_slug }}.cache.http import HttpCacheMiddleware
 from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_cache
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
@@ -31,9 +33,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with open_database(create_engine(settings)) as database, open_cache(settings) as cache:
         app.state.database = database
         app.state.cache = cache
-        FastAPICache.init(
-            cache.backend, prefix=settings.cache_prefix, expire=settings.cache_ttl_seconds
+        backend = GuardedBackend(
+            cache.store,
+            lock_seconds=settings.cache_lock_seconds,
+            warning_interval_seconds=settings.cache_warning_interval_seconds,
         )
+        # fastapi-cache2 keeps its configuration process-wide: one app per process.
+        FastAPICache.init(backend, prefix=settings.cache_prefix, expire=settings.cache_ttl_seconds)
         try:
             yield
         finally:
@@ -46,6 +52,7 @@ def create_app() -> FastAPI:
         title="{{ cookiecutter.project_name }}",
         lifespan=lifespan,
     )
+    app.add_middleware(HttpCacheMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(items.router)

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.-]+$",
     )
     cache_ttl_seconds: int = Field(default=60, ge=1)
+    # How long a request waits for another one computing the same cached response.
+    cache_lock_seconds: float = Field(default=5.0, gt=0)
+    # A failing cache server is reported at most once per this many seconds.
+    cache_warning_interval_seconds: float = Field(default=30.0, gt=0)
+    # How long a token's user stays cached; revoking the token forgets it at once.
+    auth_cache_ttl_seconds: int = Field(default=60, ge=1)
     # Readiness probes give up on a dependency after this long.
     health_check_timeout_seconds: float = Field(default=2.0, gt=0)
 

@@ -29,12 +29,12 @@ async def test_ready_names_an_unreachable_memcached(
 
 
 async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Settings) -> None:
-    backend = app.state.cache.backend
+    store = app.state.cache.store
     key = f"{settings.cache_prefix}:round-trip"
 
-    await backend.set(key, b"\x00cached bytes", expire=30)
+    await store.set(key, b"\x00cached bytes", expire=30)
 
-    assert await backend.get(key) == b"\x00cached bytes"
+    assert await store.get(key) == b"\x00cached bytes"
 
 
 def test_the_memcached_url_must_name_a_memcached_server(make_settings: SettingsFactory) -> None:

@@ -56,9 +56,9 @@ async def test_the_shared_client_is_closed_at_shutdown(
 
 
 async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Settings) -> None:
-    backend = app.state.cache.backend
+    store = app.state.cache.store
     key = f"{settings.cache_prefix}:round-trip"
 
-    await backend.set(key, b"\x00cached bytes", expire=30)
+    await store.set(key, b"\x00cached bytes", expire=30)
 
-    assert await backend.get(key) == b"\x00cached bytes"
+    assert await store.get(key) == b"\x00cached bytes"

@@ -1,6 +1,10 @@
-"""The caller's items: create, list, read, replace, delete, and export as a stream."""
+"""The caller's items: create, list, read, replace, delete, and export as a stream.
 
-from collections.abc import AsyncIterator, Sequence
+Reads are cached per user in the `items` namespace; every successful write invalidates that
+user's `items` entries when it commits, so a read after a write's 2xx is never stale.
+"""
+
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -9,15 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.api.deps import CurrentUserDep, SessionDep, StreamingSessionDep
-from {{ cookiecutter.project_slug }}.db.models import Item, User
-from {{ cookiecutter.project_slug }}.schemas import ItemRead, ItemWrite
+from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
+from {{ cookiecutter.project_slug }}.cache.invalidation import invalidate_after_commit
+from {{ cookiecutter.project_slug }}.db.models import Item
+from {{ cookiecutter.project_slug }}.schemas import ItemRead, ItemWrite, UserRead
 
 router = APIRouter(prefix="/api/items", tags=["items"])
 
 EXPORT_BATCH_SIZE = 500
+NAMESPACE = "items"
 
 
-async def get_owned_item(session: AsyncSession, user: User, item_id: int) -> Item:
+async def get_owned_item(session: AsyncSession, user: UserRead, item_id: int) -> Item:
     """The caller's item `item_id`; 404 when it does not exist or belongs to someone else."""
     item = await session.scalar(select(Item).where(Item.id == item_id, Item.owner_id == user.id))
     if item is None:
@@ -30,18 +37,21 @@ async def create_item(body: ItemWrite, user: CurrentUserDep, session: SessionDep
     item = Item(owner_id=user.id, name=body.name, description=body.description)
     session.add(item)
     await session.flush()
+    invalidate_after_commit(session, NAMESPACE, user_id=user.id)
     return item
 
 
 @router.get("", response_model=list[ItemRead])
+@cached_response(namespace=NAMESPACE, per_user=True)
 async def list_items(
     user: CurrentUserDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> Sequence[Item]:
+) -> list[ItemRead]:
     query = select(Item).where(Item.owner_id == user.id).order_by(Item.id)
-    return (await session.scalars(query.limit(limit).offset(offset))).all()
+    items = await session.scalars(query.limit(limit).offset(offset))
+    return [ItemRead.model_validate(item) for item in items]
 
 
 @router.get("/export", response_class=StreamingResponse)
@@ -62,8 +72,9 @@ async def export_items(user: CurrentUserDep, session: StreamingSessionDep) -> St
 
 
 @router.get("/{item_id}", response_model=ItemRead)
-async def read_item(item_id: int, user: CurrentUserDep, session: SessionDep) -> Item:
-    return await get_owned_item(session, user, item_id)
+@cached_response(namespace=NAMESPACE, per_user=True)
+async def read_item(item_id: int, user: CurrentUserDep, session: SessionDep) -> ItemRead:
+    return ItemRead.model_validate(await get_owned_item(session, user, item_id))
 
 
 @router.put("/{item_id}", response_model=ItemRead)
@@ -75,10 +86,12 @@ async def replace_item(
     item.description = body.description
     await session.flush()
     await session.refresh(item)
+    invalidate_after_commit(session, NAMESPACE, user_id=user.id)
     return item
 
 
 @router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_item(item_id: int, user: CurrentUserDep, session: SessionDep) -> Response:
     await session.delete(await get_owned_item(session, user, item_id))
+    invalidate_after_commit(session, NAMESPACE, user_id=user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

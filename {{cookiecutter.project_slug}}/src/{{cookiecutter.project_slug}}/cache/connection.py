@@ -4,12 +4,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
-from fastapi_cache.types import Backend
+
+from {{ cookiecutter.project_slug }}.cache.store import CacheStore
 
 
 @dataclass(frozen=True)
 class CacheConnection:
-    backend: Backend
+    store: CacheStore
     # Raises unless the cache server answers; readiness probes call it.
     ping: Callable[[], Awaitable[None]]
 

@@ -5,7 +5,8 @@ so choose Redis or memcached when the service scales out.
 
 fastapi-cache2's InMemoryBackend is not used: it keeps one store in a class attribute (shared by
 every app in the process, so separate apps and tests see each other's entries), never evicts an
-entry that is not read again, and rounds expiry to whole seconds.
+entry that is not read again, rounds expiry to whole seconds, and its lock is created at import
+time, outside any event loop.
 """
 
 import math
@@ -15,7 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from cachetools import TLRUCache
-from fastapi_cache.types import Backend
 
 from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection
 from {{ cookiecutter.project_slug }}.settings import Settings
@@ -31,7 +31,7 @@ def entry_expiry(_key: str, entry: Entry, _now: float) -> float:
     return entry.expires_at
 
 
-class MemoryBackend(Backend):
+class MemoryStore:
     """A bounded, per-instance store: least recently used entries go first when it is full."""
 
     def __init__(
@@ -60,16 +60,26 @@ class MemoryBackend(Backend):
         ttl = expire or self._default_ttl_seconds
         self._entries[key] = Entry(value, self._clock() + ttl)
 
-    async def clear(self, namespace: str | None = None, key: str | None = None) -> int:
-        """Remove `key`, or every key in `namespace` (never a sibling such as `items2`)."""
-        if key is not None:
-            return 1 if self._entries.pop(key, None) is not None else 0
-        if namespace is None:
-            return 0
-        stale = [cached for cached in self._entries if cached.startswith(f"{namespace}:")]
-        for cached in stale:
-            del self._entries[cached]
-        return len(stale)
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    # No await between reading and writing: within one event loop these are atomic.
+
+    async def add(self, key: str, value: int, expire: int | None = None) -> bool:
+        if key in self._entries:
+            return False
+        self._entries[key] = Entry(str(value).encode(), self._clock() + (expire or math.inf))
+        return True
+
+    async def incr(self, key: str) -> int:
+        entry = self._entries[key]
+        value = int(entry.value) + 1
+        self._entries[key] = Entry(str(value).encode(), entry.expires_at)
+        return value
+
+    async def get_int(self, key: str) -> int | None:
+        entry = self._entries.get(key)
+        return None if entry is None else int(entry.value)
 
 
 async def ping() -> None:
@@ -78,5 +88,5 @@ async def ping() -> None:
 
 @asynccontextmanager
 async def open_cache(settings: Settings) -> AsyncIterator[CacheConnection]:
-    backend = MemoryBackend(settings.memory_cache_max_entries, settings.cache_ttl_seconds)
-    yield CacheConnection(backend=backend, ping=ping)
+    store = MemoryStore(settings.memory_cache_max_entries, settings.cache_ttl_seconds)
+    yield CacheConnection(store=store, ping=ping)

@@ -1,13 +1,46 @@
-"""Redis: one client with a connection pool for the whole process, shared by every worker task."""
+"""Redis: one client with a connection pool for the whole process, shared by every request."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
-from fastapi_cache.backends.redis import RedisBackend
 from redis.asyncio import Redis
 
 from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection
 from {{ cookiecutter.project_slug }}.settings import Settings
+
+
+class RedisStore:
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+
+    async def get_with_ttl(self, key: str) -> tuple[int, bytes | None]:
+        # One round trip for both; without transaction=False, MULTI/EXEC would add two commands.
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.ttl(key)
+            pipe.get(key)
+            ttl, value = await pipe.execute()
+        return max(int(ttl), 0), value
+
+    async def get(self, key: str) -> bytes | None:
+        # bytes, never str: the client is created with decode_responses=False.
+        return cast("bytes | None", await self.client.get(key))
+
+    async def set(self, key: str, value: bytes, expire: int | None = None) -> None:
+        await self.client.set(key, value, ex=expire)
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete(key)
+
+    async def add(self, key: str, value: int, expire: int | None = None) -> bool:
+        return bool(await self.client.set(key, value, ex=expire, nx=True))
+
+    async def incr(self, key: str) -> int:
+        return int(await self.client.incr(key))
+
+    async def get_int(self, key: str) -> int | None:
+        value = await self.client.get(key)
+        return None if value is None else int(value)
 
 
 def create_client(settings: Settings) -> Redis:
@@ -30,6 +63,6 @@ async def open_cache(settings: Settings) -> AsyncIterator[CacheConnection]:
         await client.ping()
 
     try:
-        yield CacheConnection(backend=RedisBackend(client), ping=ping)
+        yield CacheConnection(store=RedisStore(client), ping=ping)
     finally:
         await client.aclose()

@@ -8,13 +8,20 @@ failed commit becomes an error response instead of a success followed by a lost 
 response has been sent, so a streaming response can keep reading through it.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.db.database import Database, get_database
+
+AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` once the request's session has committed (never if it rolls back)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
 
 async def get_session(
@@ -30,6 +37,8 @@ async def get_session(
         try:
             yield session
             await session.commit()
+            for callback in session.info.pop(AFTER_COMMIT, []):
+                await callback()
         except BaseException:
             # HTTPException included: a request that fails writes nothing.
             await session.rollback()

@@ -1,0 +1,46 @@
+"""`@cached_response`: fastapi-cache2's `@cache` with this project's keys and guarantees.
+
+Put it directly under the route decorator, and always give the route a `response_model`:
+with only a return annotation, fastapi-cache2 drops the model, so responses would leak fields
+the model filters out.
+"""
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from fastapi import Response
+from fastapi_cache.decorator import cache
+
+from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend, led_keys
+from {{ cookiecutter.project_slug }}.cache.keys import per_user_key, shared_key
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def cached_response(
+    *, namespace: str, per_user: bool, expire: int | None = None
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R | Response]]]:
+    """Cache a GET route's response in `namespace`; `per_user` when it depends on the caller.
+
+    `expire` defaults to CACHE_TTL_SECONDS. Writes invalidate with `invalidate_after_commit`.
+    """
+    key_builder = per_user_key if per_user else shared_key
+
+    def decorate(endpoint: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Response]]:
+        cached = cache(expire=expire, namespace=namespace, key_builder=key_builder)(endpoint)
+
+        @wraps(cached)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+            token = led_keys.set(set())
+            try:
+                return await cached(*args, **kwargs)
+            finally:
+                # If the endpoint raised, nothing was cached: let waiting requests go on.
+                await guarded_backend().release_led_keys()
+                led_keys.reset(token)
+
+        return run
+
+    return decorate

@@ -1,0 +1,72 @@
+"""Cache keys: the request's method, path and whole sorted query string, plus who asks.
+
+fastapi-cache2's default key builder leaves undeclared query parameters out of the key and puts
+dependency values in through repr(), so a session or client object adds a memory address (the
+key never repeats). These builders read only the request, and hash it so keys stay bounded
+however long the query string is.
+"""
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request, Response
+
+from {{ cookiecutter.project_slug }}.cache.guarded import UNCACHEABLE, guarded_backend
+from {{ cookiecutter.project_slug }}.schemas import UserRead
+
+
+def user_scope(namespace: str, user_id: int) -> str:
+    """The part of a namespace that belongs to one user; invalidated on that user's writes."""
+    return f"{namespace}:user:{user_id}"
+
+
+def request_digest(request: Request) -> str:
+    query = urlencode(sorted(request.query_params.multi_items()))
+    canonical = f"{request.method} {request.url.path}?{query}"
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def versioned_key(scope: str, request: Request) -> str:
+    version = await guarded_backend().namespace_version(scope)
+    if version == UNCACHEABLE:
+        return f"{scope}{UNCACHEABLE}"
+    return f"{scope}:{version}:{request_digest(request)}"
+
+
+def current_user(request: Request) -> UserRead:
+    user = getattr(request.state, "user", None)
+    if not isinstance(user, UserRead):
+        raise RuntimeError("a per-user cached route must depend on CurrentUserDep")
+    return user
+
+
+async def per_user_key(
+    func: Callable[..., Any],
+    namespace: str = "",
+    *,
+    request: Request | None = None,
+    response: Response | None = None,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+) -> str:
+    """For responses that depend on the caller: the key includes the caller's user id."""
+    if request is None:
+        raise RuntimeError("cached routes need the request")
+    return await versioned_key(user_scope(namespace, current_user(request).id), request)
+
+
+async def shared_key(
+    func: Callable[..., Any],
+    namespace: str = "",
+    *,
+    request: Request | None = None,
+    response: Response | None = None,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+) -> str:
+    """For responses that are the same for every caller."""
+    if request is None:
+        raise RuntimeError("cached routes need the request")
+    return await versioned_key(namespace, request)
