@@ -9,7 +9,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from {{ cookiecutter.project_slug }}.db.migrate import upgrade_to_head
 from {{ cookiecutter.project_slug }}.db.models import Base, User
@@ -103,17 +103,41 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
 
 
 @pytest.fixture
-def make_user(app: FastAPI, settings: Settings) -> Callable[[str], Awaitable[tuple[User, str]]]:
-    """Create a user through the app's own database; returns the user and its API token."""
+async def make_user(
+    settings: Settings,
+) -> AsyncIterator[Callable[[str], Awaitable[tuple[User, str]]]]:
+    """Create a user in the test database; returns the user and its API token.
+
+    Independent of any running app, so tests can start apps of their own.
+    """
+    engine = create_async_engine(settings.database_url.get_secret_value())
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
 
     async def make(name: str) -> tuple[User, str]:
-        async with app.state.database.sessionmaker() as session:
+        async with sessionmaker() as session:
             user, token = await create_user(session, name, settings)
             await session.commit()
         return user, token
 
-    return make
+    yield make
+    await engine.dispose()
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+MakeUser = Callable[[str], Awaitable[tuple[User, str]]]
+
+
+@pytest.fixture
+async def alice(make_user: MakeUser) -> dict[str, str]:
+    """Authorization headers of a user named alice."""
+    _, token = await make_user("alice")
+    return bearer(token)
+
+
+@pytest.fixture
+async def bob(make_user: MakeUser) -> dict[str, str]:
+    _, token = await make_user("bob")
+    return bearer(token)

@@ -1,5 +1,4 @@
 import json
-from collections.abc import Awaitable, Callable
 
 import pytest
 from fastapi import FastAPI
@@ -7,25 +6,11 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from {{ cookiecutter.project_slug }}.api.items import EXPORT_BATCH_SIZE
-from {{ cookiecutter.project_slug }}.db.models import Item, User
+from {{ cookiecutter.project_slug }}.db.models import Item
 
-from tests.conftest import bearer
+from tests.conftest import MakeUser, bearer
 
 pytestmark = pytest.mark.anyio
-
-MakeUser = Callable[[str], Awaitable[tuple[User, str]]]
-
-
-@pytest.fixture
-async def alice(make_user: MakeUser) -> dict[str, str]:
-    _, token = await make_user("alice")
-    return bearer(token)
-
-
-@pytest.fixture
-async def bob(make_user: MakeUser) -> dict[str, str]:
-    _, token = await make_user("bob")
-    return bearer(token)
 
 
 async def test_create_read_replace_delete(client: AsyncClient, alice: dict[str, str]) -> None:

@@ -10,6 +10,8 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from fastapi import Response
+from fastapi_cache import FastAPICache
+from fastapi_cache.coder import JsonCoder
 from fastapi_cache.decorator import cache
 
 from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend, led_keys
@@ -17,6 +19,9 @@ from {{ cookiecutter.project_slug }}.cache.keys import per_user_key, shared_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# Used only when neither the route nor FastAPICache.init names a TTL.
+DEFAULT_TTL_SECONDS = 60
 
 
 def cached_response(
@@ -29,13 +34,25 @@ def cached_response(
     key_builder = per_user_key if per_user else shared_key
 
     def decorate(endpoint: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Response]]:
-        cached = cache(expire=expire, namespace=namespace, key_builder=key_builder)(endpoint)
+        # fastapi-cache2 replaces an omitted expire (or coder) with the configured default on the
+        # first call and keeps it for good, so a later FastAPICache.init with another TTL (a
+        # second app, a test) would be ignored. One wrapper per TTL, chosen at call time, avoids
+        # that; all of them present the same signature to FastAPI.
+        wrappers: dict[int, Callable[P, Awaitable[R | Response]]] = {}
 
-        @wraps(cached)
+        def wrapper_for(ttl: int) -> Callable[P, Awaitable[R | Response]]:
+            if ttl not in wrappers:
+                wrappers[ttl] = cache(
+                    expire=ttl, coder=JsonCoder, namespace=namespace, key_builder=key_builder
+                )(endpoint)
+            return wrappers[ttl]
+
+        @wraps(wrapper_for(expire or DEFAULT_TTL_SECONDS))
         async def run(*args: P.args, **kwargs: P.kwargs) -> R | Response:
             token = led_keys.set(set())
             try:
-                return await cached(*args, **kwargs)
+                ttl = expire or FastAPICache.get_expire() or DEFAULT_TTL_SECONDS
+                return await wrapper_for(ttl)(*args, **kwargs)
             finally:
                 # If the endpoint raised, nothing was cached: let waiting requests go on.
                 await guarded_backend().release_led_keys()

@@ -1,0 +1,230 @@
+"""Cached responses: correct for every caller, fresh after every write, same on every worker."""
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import APIRouter, FastAPI
+from httpx import ASGITransport, AsyncClient, Response
+from sqlalchemy import event
+
+from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
+from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+from tests.conftest import SettingsFactory
+
+pytestmark = pytest.mark.anyio
+
+Headers = dict[str, str]
+
+
+def cache_status(response: Response) -> str | None:
+    status: str | None = response.headers.get("x-fastapi-cache")
+    return status
+
+
+async def create_item(client: AsyncClient, headers: Headers, name: str = "lamp") -> int:
+    response = await client.post("/api/items", json={"name": name}, headers=headers)
+    assert response.status_code == 201
+    item_id: int = response.json()["id"]
+    return item_id
+
+
+@pytest.mark.parametrize("path", ["/api/items", "/api/items/{item_id}", "/api/me"])
+async def test_a_hit_returns_exactly_what_the_miss_returned(
+    client: AsyncClient, alice: Headers, path: str
+) -> None:
+    url = path.format(item_id=await create_item(client, alice))
+
+    miss = await client.get(url, headers=alice)
+    hit = await client.get(url, headers=alice)
+
+    assert (cache_status(miss), cache_status(hit)) == ("MISS", "HIT")
+    assert (miss.status_code, miss.content) == (hit.status_code, hit.content) == (200, miss.content)
+    assert miss.headers["etag"] == hit.headers["etag"]
+    assert miss.headers["etag"].startswith('"')
+    assert miss.headers["etag"].endswith('"')
+    for response in (miss, hit):
+        assert response.headers["cache-control"].startswith("private, max-age=")
+        assert "Authorization" in response.headers["vary"]
+
+
+async def test_no_secret_field_on_a_miss_or_a_hit(client: AsyncClient, alice: Headers) -> None:
+    for expected in ("MISS", "HIT"):
+        response = await client.get("/api/me", headers=alice)
+        assert cache_status(response) == expected
+        assert set(response.json()) == {"id", "name", "created_at"}
+        assert "token" not in response.text
+
+
+async def test_every_write_invalidates_the_writers_items(
+    client: AsyncClient, alice: Headers
+) -> None:
+    assert (await client.get("/api/items", headers=alice)).json() == []
+    item_id = await create_item(client, alice, "first")
+
+    listed = await client.get("/api/items", headers=alice)
+    assert cache_status(listed) == "MISS"
+    assert [item["name"] for item in listed.json()] == ["first"]
+    url = f"/api/items/{item_id}"
+    assert cache_status(await client.get(url, headers=alice)) == "MISS"
+    assert cache_status(await client.get(url, headers=alice)) == "HIT"
+
+    await client.put(url, json={"name": "renamed"}, headers=alice)
+    assert (await client.get(url, headers=alice)).json()["name"] == "renamed"
+    assert (await client.get("/api/items", headers=alice)).json()[0]["name"] == "renamed"
+
+    await client.delete(url, headers=alice)
+    assert (await client.get(url, headers=alice)).status_code == 404
+    assert (await client.get("/api/items", headers=alice)).json() == []
+
+
+async def test_a_write_leaves_other_namespaces_and_other_users_cached(
+    client: AsyncClient, alice: Headers, bob: Headers
+) -> None:
+    for headers in (alice, bob):
+        await client.get("/api/items", headers=headers)
+    await client.get("/api/me", headers=alice)
+
+    await create_item(client, alice)
+
+    assert cache_status(await client.get("/api/items", headers=bob)) == "HIT"
+    assert cache_status(await client.get("/api/me", headers=alice)) == "HIT"
+    assert cache_status(await client.get("/api/items", headers=alice)) == "MISS"
+
+
+async def test_invalidating_a_namespace_leaves_a_sibling_with_a_longer_name(app: FastAPI) -> None:
+    backend = guarded_backend()
+    items, items2 = "test:items", "test:items2"
+    before = [await backend.namespace_version(ns) for ns in (items, items2)]
+
+    await backend.invalidate(items)
+
+    assert await backend.namespace_version(items) != before[0]
+    assert await backend.namespace_version(items2) == before[1]
+
+
+async def test_every_query_parameter_is_part_of_the_key(
+    client: AsyncClient, alice: Headers
+) -> None:
+    await client.get("/api/items", headers=alice)
+
+    undeclared = await client.get("/api/items", params={"unknown": "1"}, headers=alice)
+    assert cache_status(undeclared) == "MISS"
+    assert cache_status(await client.get("/api/items?b=2&a=1", headers=alice)) == "MISS"
+    assert cache_status(await client.get("/api/items?a=1&b=2", headers=alice)) == "HIT"
+
+
+async def test_a_user_never_receives_another_users_cached_response(
+    client: AsyncClient, alice: Headers, bob: Headers
+) -> None:
+    await create_item(client, alice, "alice's secret")
+    assert cache_status(await client.get("/api/items", headers=alice)) == "MISS"
+
+    bobs = await client.get("/api/items", headers=bob)
+
+    assert cache_status(bobs) == "MISS"
+    assert bobs.json() == []
+    assert "alice" not in (await client.get("/api/me", headers=bob)).text
+
+
+async def test_etags_agree_across_app_instances_and_answer_304(
+    make_app: Callable[[Settings], FastAPI], settings: Settings, alice: Headers
+) -> None:
+    responses = []
+    for _ in range(2):  # two instances, as two workers would be
+        app = make_app(settings)
+        async with (
+            LifespanManager(app),
+            AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+        ):
+            responses.append(await client.get("/api/me", headers=alice))
+            etag = responses[0].headers["etag"]
+            not_modified = await client.get("/api/me", headers=alice | {"If-None-Match": etag})
+            weak = await client.get("/api/me", headers=alice | {"If-None-Match": f"W/{etag}"})
+            other = await client.get("/api/me", headers=alice | {"If-None-Match": '"other"'})
+            assert (not_modified.status_code, not_modified.content) == (304, b"")
+            assert not_modified.headers["etag"] == etag
+            assert weak.status_code == 304
+            assert other.status_code == 200
+
+    assert responses[0].headers["etag"] == responses[1].headers["etag"]
+
+
+async def test_no_store_bypasses_the_cache_and_no_cache_does_not(
+    client: AsyncClient, alice: Headers
+) -> None:
+    await client.get("/api/me", headers=alice)
+
+    bypassed = await client.get("/api/me", headers=alice | {"Cache-Control": "max-age=0, no-store"})
+    no_cache = await client.get("/api/me", headers=alice | {"Cache-Control": "no-cache"})
+
+    assert bypassed.status_code == 200
+    assert cache_status(bypassed) is None
+    assert cache_status(no_cache) == "HIT"
+
+
+async def test_entries_expire_after_their_ttl(
+    make_app: Callable[[Settings], FastAPI], make_settings: SettingsFactory, alice: Headers
+) -> None:
+    app = make_app(make_settings(cache_ttl_seconds=2))
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        assert cache_status(await client.get("/api/items", headers=alice)) == "MISS"
+        assert cache_status(await client.get("/api/items", headers=alice)) == "HIT"
+        await asyncio.sleep(3.1)
+        assert cache_status(await client.get("/api/items", headers=alice)) == "MISS"
+
+
+async def test_concurrent_cold_requests_run_the_body_once(
+    make_app: Callable[[Settings], FastAPI], settings: Settings
+) -> None:
+    runs = 0
+    router = APIRouter()
+
+    @router.get("/slow", response_model=dict[str, int])
+    @cached_response(namespace="slow", per_user=False)
+    async def slow() -> dict[str, int]:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.2)
+        return {"answer": 42}
+
+    app = make_app(settings)
+    app.include_router(router)
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        responses = await asyncio.gather(*(client.get("/slow") for _ in range(50)))
+
+    assert [response.status_code for response in responses] == [200] * 50
+    assert {response.content for response in responses} == {b'{"answer":42}'}
+    assert runs == 1
+
+
+async def test_the_callers_identity_is_cached_and_revocation_is_immediate(
+    app: FastAPI, client: AsyncClient, alice: Headers
+) -> None:
+    user_lookups = 0
+
+    def count_user_lookups(*args: object) -> None:
+        nonlocal user_lookups
+        statement = str(args[2])
+        user_lookups += "FROM users" in statement and "token_hash" in statement
+
+    engine = app.state.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count_user_lookups)
+    try:
+        await client.get("/api/items", headers=alice)
+        await client.get("/api/items", headers=alice)
+        assert user_lookups == 1
+
+        assert (await client.delete("/api/me/token", headers=alice)).status_code == 204
+        assert (await client.get("/api/me", headers=alice)).status_code == 401
+    finally:
+        event.remove(engine, "before_cursor_execute", count_user_lookups)
