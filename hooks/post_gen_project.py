@@ -40,6 +40,12 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
     },
 }
 
+# Files that serve several choices of an option: kept only when one of those is chosen.
+SHARED_OPTION_FILES: dict[Path, tuple[str, set[str]]] = {
+    TESTS / "cache" / "outage_proxy.py": ("cache_backend", {"redis", "memcached"}),
+    TESTS / "cache" / "test_cache_server.py": ("cache_backend", {"redis", "memcached"}),
+}
+
 CHOSEN = {
     "cache_backend": "{{ cookiecutter.cache_backend }}",
     "database": "{{ cookiecutter.database }}",
@@ -63,6 +69,9 @@ def remove_unchosen_option_files() -> None:
             if choice != CHOSEN[option]:
                 for path in paths:
                     remove(path)
+    for path, (option, choices) in SHARED_OPTION_FILES.items():
+        if CHOSEN[option] not in choices:
+            remove(path)
 
 
 def install_license() -> None:

@@ -33,15 +33,22 @@ def load_post_gen_hook() -> ModuleType:
 MANIFEST: dict[str, dict[str, list[Path]]] = load_post_gen_hook().OPTION_FILES
 
 
+SHARED_FILES: dict[Path, tuple[str, set[str]]] = load_post_gen_hook().SHARED_OPTION_FILES
+
+
 def test_every_manifest_path_exists_in_the_template() -> None:
-    missing = [
-        str(path)
+    listed = [
+        path
         for files_by_choice in MANIFEST.values()
         for paths in files_by_choice.values()
         for path in paths
-        if not (PROJECT_TEMPLATE / path).exists()
+    ]
+    missing = [
+        str(path) for path in [*listed, *SHARED_FILES] if not (PROJECT_TEMPLATE / path).exists()
     ]
     assert missing == []
+    for option, choices in SHARED_FILES.values():
+        assert choices <= set(CHOICES[option])
 
 
 @pytest.mark.parametrize("option", ["cache_backend", "database", "ci"])

@@ -2,6 +2,7 @@
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 
@@ -21,3 +22,12 @@ async def remove_cache_entries(prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def server_address() -> tuple[str, int]:
+    url = urlsplit(REDIS_URL)
+    return url.hostname or "127.0.0.1", url.port or 6379
+
+
+def settings_for_server(host: str, port: int) -> dict[str, Any]:
+    return {"redis_url": f"redis://{host}:{port}{urlsplit(REDIS_URL).path}"}

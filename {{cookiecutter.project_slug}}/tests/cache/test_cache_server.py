@@ -1,0 +1,86 @@
+"""A cache server shared by several processes: one computation per key, and outages survived."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from {{ cookiecutter.project_slug }}.cache.guarded import GuardedBackend, led_keys
+from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_cache
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+from tests.cache import outage_proxy
+from tests.cache.{{ cookiecutter.cache_backend }}_service import server_address, settings_for_server
+from tests.conftest import SettingsFactory
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_cold_misses_in_two_processes_compute_once(settings: Settings) -> None:
+    """Two backends with clients of their own stand for two worker processes."""
+    key = f"{settings.cache_prefix}:stampede"
+    runs = 0
+
+    async def request(backend: GuardedBackend) -> bytes:
+        nonlocal runs
+        led_keys.set(set())
+        _, value = await backend.get_with_ttl(key)
+        if value is None:
+            runs += 1
+            await asyncio.sleep(0.3)  # the endpoint's work
+            value = b"computed"
+            await backend.set(key, value, expire=30)
+        return value
+
+    async with open_cache(settings) as first, open_cache(settings) as second:
+        backends = [
+            GuardedBackend(cache.store, lock_seconds=5, warning_interval_seconds=30)
+            for cache in (first, second)
+        ]
+        results = await asyncio.gather(*(request(backends[n % 2]) for n in range(50)))
+
+    assert results == [b"computed"] * 50
+    assert runs == 1
+
+
+async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
+    make_app: Callable[[Settings], FastAPI],
+    make_settings: SettingsFactory,
+    alice: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proxy = outage_proxy.OutageProxy(*server_address())
+    await proxy.start()
+    app = make_app(make_settings(**settings_for_server("127.0.0.1", proxy.port)))
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        await client.get("/api/items", headers=alice)
+        assert (await client.get("/api/items", headers=alice)).headers["x-fastapi-cache"] == "HIT"
+
+        await proxy.cut()
+        with caplog.at_level(logging.WARNING):
+            during = [await client.get("/api/items", headers=alice) for _ in range(20)]
+            ready = await client.get("/health/ready")
+
+        await proxy.start()
+        for _ in range(50):  # caching resumes within 5 s
+            await client.get("/api/items", headers=alice)
+            resumed = await client.get("/api/items", headers=alice)
+            if resumed.headers["x-fastapi-cache"] == "HIT":
+                break
+            await asyncio.sleep(0.1)
+    await proxy.cut()
+
+    assert [response.status_code for response in during] == [200] * 20
+    assert ready.status_code == 503
+    assert ready.json()["failing"] == ["cache"]
+    cache_warnings = [r for r in caplog.records if r.name.endswith("cache.guarded")]
+    assert len(cache_warnings) == 1
+    assert cache_warnings[0].exc_info is None
+    assert resumed.headers["x-fastapi-cache"] == "HIT"
