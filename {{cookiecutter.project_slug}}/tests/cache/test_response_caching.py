@@ -6,6 +6,7 @@ from collections.abc import Callable
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import event
 
@@ -228,3 +229,11 @@ async def test_the_callers_identity_is_cached_and_revocation_is_immediate(
         assert (await client.get("/api/me", headers=alice)).status_code == 401
     finally:
         event.remove(engine, "before_cursor_execute", count_user_lookups)
+
+
+def test_a_cached_route_must_not_return_a_response_object() -> None:
+    async def html_page() -> HTMLResponse:
+        return HTMLResponse("<p>a HIT could not rebuild this</p>")
+
+    with pytest.raises(TypeError, match="must return data"):
+        cached_response(namespace="pages", per_user=False)(html_page)

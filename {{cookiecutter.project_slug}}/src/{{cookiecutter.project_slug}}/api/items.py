@@ -12,7 +12,11 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.project_slug }}.api.deps import CurrentUserDep, SessionDep, StreamingSessionDep
+from {{ cookiecutter.project_slug }}.api.deps import (
+    CurrentUserDep,
+    SessionDep,
+    StreamingSessionDep,
+)
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
 from {{ cookiecutter.project_slug }}.cache.invalidation import invalidate_after_commit
 from {{ cookiecutter.project_slug }}.db.models import Item

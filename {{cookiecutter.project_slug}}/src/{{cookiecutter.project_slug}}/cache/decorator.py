@@ -7,7 +7,7 @@ the model filters out.
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, get_type_hints
 
 from fastapi import Response
 from fastapi_cache import FastAPICache
@@ -34,6 +34,14 @@ def cached_response(
     key_builder = per_user_key if per_user else shared_key
 
     def decorate(endpoint: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Response]]:
+        returns = get_type_hints(endpoint).get("return")
+        if isinstance(returns, type) and issubclass(returns, Response):
+            # fastapi-cache2 stores the encoded return value and rebuilds it on a HIT; a
+            # Response object (status, headers, media type) does not survive that.
+            raise TypeError(
+                f"{endpoint.__name__}: a cached route must return data for its response_model, "
+                "not a Response"
+            )
         # fastapi-cache2 replaces an omitted expire (or coder) with the configured default on the
         # first call and keeps it for good, so a later FastAPICache.init with another TTL (a
         # second app, a test) would be ignored. One wrapper per TTL, chosen at call time, avoids

@@ -136,21 +136,21 @@ class GuardedBackend(Backend):
             led.add(key)
         lock_key = f"{key}:lock"
         lock_expiry = math.ceil(self._lock_seconds)
-        # If the cache server is down, lead: every read is a miss anyway.
-        flight.holds_server_lock = await self._guard(
-            "write", self.store.add(lock_key, 1, lock_expiry), True
-        )
-        while not flight.holds_server_lock and time.monotonic() < deadline:
-            # Another process computes this key: wait for its result or for its lock to lapse.
-            await asyncio.sleep(POLL_SECONDS)
+        while True:
+            # If the cache server is down, lead: every read is a miss anyway.
+            flight.holds_server_lock = await self._guard(
+                "write", self.store.add(lock_key, 1, lock_expiry), True
+            )
+            # Read again whether or not the lock was ours: another process may have stored the
+            # value and released its lock since our first read.
             ttl, value = await self._guard("read", self.store.get_with_ttl(key), (0, None))
             if value is not None:
                 await self.release(key)
                 return ttl, value
-            flight.holds_server_lock = await self._guard(
-                "write", self.store.add(lock_key, 1, lock_expiry), True
-            )
-        return 0, None
+            if flight.holds_server_lock or time.monotonic() >= deadline:
+                return 0, None
+            # Another process computes this key: wait for its result or for its lock to lapse.
+            await asyncio.sleep(POLL_SECONDS)
 
     async def release(self, key: str) -> None:
         """End this process's computation of `key` and wake its waiters."""
