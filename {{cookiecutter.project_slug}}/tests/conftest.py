@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -94,6 +95,16 @@ async def app(
     application = make_app(settings)
     async with LifespanManager(application):
         yield application
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """Run `app`'s lifespan and yield a client that calls it in-process."""
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        yield client
 
 
 @pytest.fixture

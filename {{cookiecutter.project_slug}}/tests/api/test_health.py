@@ -1,13 +1,12 @@
 from collections.abc import Callable
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, running
 from tests.db.{{ cookiecutter.database }}_database import unreachable_database_url
 
 pytestmark = pytest.mark.anyio
@@ -34,10 +33,7 @@ async def test_ready_names_an_unreachable_database(
     make_app: Callable[[Settings], FastAPI], make_settings: SettingsFactory
 ) -> None:
     app = make_app(make_settings(database_url=unreachable_database_url()))
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    async with running(app) as client:
         response = await client.get("/health/ready")
         # The process itself is fine: liveness must not follow readiness down.
         live = await client.get("/health/live")

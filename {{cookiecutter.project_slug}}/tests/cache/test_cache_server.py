@@ -5,9 +5,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
 
 from {{ cookiecutter.project_slug }}.cache.guarded import GuardedBackend, led_keys
 from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_cache
@@ -15,9 +13,24 @@ from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache import outage_proxy
 from tests.cache.{{ cookiecutter.cache_backend }}_service import server_address, settings_for_server
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, running
+from tests.ports import unused_tcp_port
 
 pytestmark = pytest.mark.anyio
+
+
+async def test_the_service_starts_and_serves_with_the_cache_unreachable(
+    make_app: Callable[[Settings], FastAPI], make_settings: SettingsFactory, alice: dict[str, str]
+) -> None:
+    app = make_app(make_settings(**settings_for_server("127.0.0.1", unused_tcp_port())))
+    async with running(app) as client:
+        ready = await client.get("/health/ready")
+        items = [await client.get("/api/items", headers=alice) for _ in range(3)]
+
+    assert [item.status_code for item in items] == [200] * 3
+    assert ready.status_code == 503
+    assert ready.json()["failing"] == ["cache"]
+    assert ready.json()["checks"] == {"database": "ok", "cache": "failing"}
 
 
 async def test_cold_misses_in_two_processes_compute_once(settings: Settings) -> None:
@@ -56,10 +69,7 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
     proxy = outage_proxy.OutageProxy(*server_address())
     await proxy.start()
     app = make_app(make_settings(**settings_for_server("127.0.0.1", proxy.port)))
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    async with running(app) as client:
         await client.get("/api/items", headers=alice)
         assert (await client.get("/api/items", headers=alice)).headers["x-fastapi-cache"] == "HIT"
 

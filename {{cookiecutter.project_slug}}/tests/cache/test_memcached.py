@@ -7,27 +7,10 @@ from httpx import ASGITransport, AsyncClient
 
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, running
 from tests.ports import unused_tcp_port
 
 pytestmark = pytest.mark.anyio
-
-
-async def test_the_service_starts_and_serves_with_the_cache_unreachable_and_ready_names_it(
-    make_app: Callable[[Settings], FastAPI], make_settings: SettingsFactory, alice: dict[str, str]
-) -> None:
-    app = make_app(make_settings(memcached_url=f"memcached://127.0.0.1:{unused_tcp_port()}"))
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
-        response = await client.get("/health/ready")
-        items = [await client.get("/api/items", headers=alice) for _ in range(3)]
-
-    assert [item.status_code for item in items] == [200] * 3
-    assert response.status_code == 503
-    assert response.json()["failing"] == ["cache"]
-    assert response.json()["checks"] == {"database": "ok", "cache": "failing"}
 
 
 async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Settings) -> None:

@@ -1,16 +1,13 @@
 from collections.abc import Callable
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache.redis_service import REDIS_URL
-from tests.conftest import SettingsFactory
-from tests.ports import unused_tcp_port
+from tests.conftest import running
 
 pytestmark = pytest.mark.anyio
 
@@ -23,31 +20,11 @@ async def connections_named(name: str) -> int:
         await observer.aclose()
 
 
-async def test_the_service_starts_and_serves_with_the_cache_unreachable_and_ready_names_it(
-    make_app: Callable[[Settings], FastAPI], make_settings: SettingsFactory, alice: dict[str, str]
-) -> None:
-    app = make_app(make_settings(redis_url=f"redis://127.0.0.1:{unused_tcp_port()}/0"))
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
-        response = await client.get("/health/ready")
-        items = [await client.get("/api/items", headers=alice) for _ in range(3)]
-
-    assert [item.status_code for item in items] == [200] * 3
-    assert response.status_code == 503
-    assert response.json()["failing"] == ["cache"]
-    assert response.json()["checks"] == {"database": "ok", "cache": "failing"}
-
-
 async def test_the_shared_client_is_closed_at_shutdown(
     make_app: Callable[[Settings], FastAPI], settings: Settings
 ) -> None:
     app = make_app(settings)
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    async with running(app) as client:
         for _ in range(5):
             await client.get("/health/ready")
         while_running = await connections_named(settings.cache_prefix)

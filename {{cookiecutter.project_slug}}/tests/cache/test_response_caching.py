@@ -4,17 +4,16 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import AsyncClient, Response
 from sqlalchemy import event
 
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
 from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, running
 
 pytestmark = pytest.mark.anyio
 
@@ -137,10 +136,7 @@ async def test_etags_agree_across_app_instances_and_answer_304(
     responses = []
     for _ in range(2):  # two instances, as two workers would be
         app = make_app(settings)
-        async with (
-            LifespanManager(app),
-            AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-        ):
+        async with running(app) as client:
             responses.append(await client.get("/api/me", headers=alice))
             etag = responses[0].headers["etag"]
             not_modified = await client.get("/api/me", headers=alice | {"If-None-Match": etag})
@@ -171,10 +167,7 @@ async def test_entries_expire_after_their_ttl(
     make_app: Callable[[Settings], FastAPI], make_settings: SettingsFactory, alice: Headers
 ) -> None:
     app = make_app(make_settings(cache_ttl_seconds=2))
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    async with running(app) as client:
         assert cache_status(await client.get("/api/items", headers=alice)) == "MISS"
         assert cache_status(await client.get("/api/items", headers=alice)) == "HIT"
         await asyncio.sleep(3.1)
@@ -197,10 +190,7 @@ async def test_concurrent_cold_requests_run_the_body_once(
 
     app = make_app(settings)
     app.include_router(router)
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    async with running(app) as client:
         responses = await asyncio.gather(*(client.get("/slow") for _ in range(50)))
 
     assert [response.status_code for response in responses] == [200] * 50

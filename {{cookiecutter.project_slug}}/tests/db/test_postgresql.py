@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, running
 from tests.db.postgresql_database import SERVER_URL
 
 pytestmark = pytest.mark.anyio
@@ -35,10 +35,7 @@ async def test_the_pool_is_sized_from_settings_and_closed_at_shutdown(
     application_name = f"test-{uuid.uuid4().hex[:12]}"
     settings = make_settings(database_application_name=application_name, database_pool_size=3)
     app = make_app(settings)
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    async with running(app) as client:
         for _ in range(5):
             await client.get("/health/ready")
         pool_size = app.state.database.engine.pool.size()

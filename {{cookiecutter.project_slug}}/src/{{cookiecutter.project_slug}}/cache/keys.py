@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request, Response
+from fastapi_cache.types import KeyBuilder
 
 from {{ cookiecutter.project_slug }}.cache.guarded import UNCACHEABLE, guarded_backend
 from {{ cookiecutter.project_slug }}.schemas import UserRead
@@ -42,31 +43,28 @@ def current_user(request: Request) -> UserRead:
     return user
 
 
-async def per_user_key(
-    func: Callable[..., Any],
-    namespace: str = "",
-    *,
-    request: Request | None = None,
-    response: Response | None = None,
-    args: tuple[Any, ...] = (),
-    kwargs: dict[str, Any] | None = None,
-) -> str:
-    """For responses that depend on the caller: the key includes the caller's user id."""
-    if request is None:
-        raise RuntimeError("cached routes need the request")
-    return await versioned_key(user_scope(namespace, current_user(request).id), request)
+def key_builder(scope: Callable[[str, Request], str]) -> KeyBuilder:
+    """A fastapi-cache2 key builder for keys under `scope(namespace, request)`."""
+
+    async def build(
+        func: Callable[..., Any],
+        namespace: str = "",
+        *,
+        request: Request | None = None,
+        response: Response | None = None,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> str:
+        if request is None:
+            raise RuntimeError("cached routes need the request")
+        return await versioned_key(scope(namespace, request), request)
+
+    return build
 
 
-async def shared_key(
-    func: Callable[..., Any],
-    namespace: str = "",
-    *,
-    request: Request | None = None,
-    response: Response | None = None,
-    args: tuple[Any, ...] = (),
-    kwargs: dict[str, Any] | None = None,
-) -> str:
-    """For responses that are the same for every caller."""
-    if request is None:
-        raise RuntimeError("cached routes need the request")
-    return await versioned_key(namespace, request)
+# For responses that depend on the caller: the key includes the caller's user id.
+per_user_key = key_builder(
+    lambda namespace, request: user_scope(namespace, current_user(request).id)
+)
+# For responses that are the same for every caller.
+shared_key = key_builder(lambda namespace, _request: namespace)
