@@ -1,14 +1,9 @@
-from collections.abc import Callable
-
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
 
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.conftest import SettingsFactory, running
-from tests.ports import unused_tcp_port
+from tests.conftest import SettingsFactory
 
 pytestmark = pytest.mark.anyio
 
