@@ -30,10 +30,9 @@ def load_post_gen_hook() -> ModuleType:
     return module
 
 
-MANIFEST: dict[str, dict[str, list[Path]]] = load_post_gen_hook().OPTION_FILES
-
-
-SHARED_FILES: dict[Path, tuple[str, set[str]]] = load_post_gen_hook().SHARED_OPTION_FILES
+POST_GEN_HOOK = load_post_gen_hook()
+MANIFEST: dict[str, dict[str, list[Path]]] = POST_GEN_HOOK.OPTION_FILES
+SHARED_FILES: dict[Path, tuple[str, set[str]]] = POST_GEN_HOOK.SHARED_OPTION_FILES
 
 
 def test_every_manifest_path_exists_in_the_template() -> None:

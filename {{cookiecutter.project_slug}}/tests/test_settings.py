@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+
 import pytest
 from fastapi import FastAPI
 from fastapi_cache import FastAPICache
@@ -11,7 +13,7 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def clean_settings_cache() -> object:
+def clean_settings_cache() -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

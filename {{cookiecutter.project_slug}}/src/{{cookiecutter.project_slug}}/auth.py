@@ -19,7 +19,7 @@ from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
 from {{ cookiecutter.project_slug }}.db.models import User
 from {{ cookiecutter.project_slug }}.db.session import SessionDep
 from {{ cookiecutter.project_slug }}.schemas import UserRead
-from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
+from {{ cookiecutter.project_slug }}.settings import SettingsDep
 
 bearer_scheme = HTTPBearer(auto_error=False, description="The API token from `create-user`")
 
@@ -58,7 +58,7 @@ async def get_current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     session: SessionDep,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
 ) -> UserRead:
     """The caller named by `Authorization: Bearer <token>`; 401 without a valid token.
 

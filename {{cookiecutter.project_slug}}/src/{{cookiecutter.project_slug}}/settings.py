@@ -1,8 +1,9 @@
 """Configuration from the environment and `.env`, read once per process."""
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Depends
 from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -100,3 +101,6 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings; tests call `get_settings.cache_clear()` after changing the env."""
     return Settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

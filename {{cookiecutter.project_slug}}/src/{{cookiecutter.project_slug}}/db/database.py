@@ -3,8 +3,9 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -24,6 +25,9 @@ def get_database(request: Request) -> Database:
     """The database the lifespan opened (dependency)."""
     database: Database = request.app.state.database
     return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from {{ cookiecutter.project_slug }}.db.database import Database, get_database
+from {{ cookiecutter.project_slug }}.db.database import DatabaseDep
 
 AFTER_COMMIT = "after_commit"
 
@@ -24,9 +24,7 @@ def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]])
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
 
-async def get_session(
-    request: Request, database: Annotated[Database, Depends(get_database)]
-) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
     """One session per request; commit if the endpoint succeeds, roll back on any exception.
 
     The session stays on `request.state.session` while the request runs, so middleware,
@@ -47,9 +45,7 @@ async def get_session(
             del request.state.session
 
 
-async def get_streaming_session(
-    database: Annotated[Database, Depends(get_database)],
-) -> AsyncIterator[AsyncSession]:
+async def get_streaming_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
     """A read-only session that stays open until a streaming response has been sent."""
     async with database.sessionmaker() as session:
         yield session
