@@ -87,6 +87,24 @@ def test_a_duplicate_user_name_is_refused(
     assert "already exists" in capsys.readouterr().err
 
 
+def test_create_user_grants_the_scopes_asked_for(
+    fresh_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+
+    assert main(["create-user", "reader", "--scope", "items:read"]) == 0
+    assert "scopes: items:read)" in capsys.readouterr().out
+    assert main(["create-user", "everything"]) == 0
+    assert "scopes: items:read items:write)" in capsys.readouterr().out
+
+
+def test_an_unknown_scope_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["create-user", "x", "--scope", "admin"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'admin'" in capsys.readouterr().err
+
+
 def test_create_user_before_migrate_says_what_to_do(
     fresh_database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

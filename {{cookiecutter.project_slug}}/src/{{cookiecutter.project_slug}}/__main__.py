@@ -1,4 +1,4 @@
-"""Command line: `python -m {{ cookiecutter.project_slug }} migrate | create-user NAME`."""
+"""Command line: `python -m {{ cookiecutter.project_slug }} migrate | create-user NAME [--scope S]`."""
 
 import argparse
 import asyncio
@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.migrate import upgrade_to_head
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
+from {{ cookiecutter.project_slug }}.scopes import ALL_SCOPES
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
 
@@ -32,17 +33,27 @@ def build_parser() -> argparse.ArgumentParser:
         "create-user", help="create a user and print its API token as the last line"
     )
     create.add_argument("name", type=user_name, help="a unique user name")
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=ALL_SCOPES,
+        dest="scopes",
+        help="what the token may do; repeat for several (default: every scope)",
+    )
     return parser
 
 
-async def create_user_command(settings: Settings, name: str) -> str:
+async def create_user_command(settings: Settings, name: str, scopes: Sequence[str]) -> str:
     async with (
         open_database(create_engine(settings)) as database,
         database.sessionmaker() as session,
     ):
-        user, token = await create_user(session, name, settings)
+        user, token = await create_user(session, name, settings, scopes)
         await session.commit()
-    print(f"Created user {user.name!r} (id {user.id}). Its API token, shown only this once:")
+    print(
+        f"Created user {user.name!r} (id {user.id}, scopes: {user.scopes}). "
+        "Its API token, shown only this once:"
+    )
     return token
 
 
@@ -58,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             upgrade_to_head(settings.database_url.get_secret_value())
             print("The database is at the latest migration.")
         else:
-            print(asyncio.run(create_user_command(settings, args.name)))
+            scopes = args.scopes or ALL_SCOPES
+            print(asyncio.run(create_user_command(settings, args.name, scopes)))
     except UserExistsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ requests skip the users table; revoking a token deletes that entry at once.
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -80,3 +81,23 @@ async def get_current_user(
         )
     request.state.user = user
     return user
+
+
+CurrentUserDep = Annotated[UserRead, Depends(get_current_user)]
+
+
+def require_scope(scope: str) -> Callable[[UserRead], Awaitable[UserRead]]:
+    """A dependency factory: `Depends(require_scope("items:write"))` is the caller, if allowed.
+
+    Each call builds a new dependency; the user lookup underneath is still done once per
+    request, because every checker depends on the same `get_current_user`.
+    """
+
+    async def caller_with_scope(user: CurrentUserDep) -> UserRead:
+        if scope not in user.scopes:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail=f"This token lacks the {scope!r} scope"
+            )
+        return user
+
+    return caller_with_scope

@@ -12,6 +12,10 @@ from {{ cookiecutter.project_slug }}.cache.http import HttpCacheMiddleware
 from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_cache
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
+from {{ cookiecutter.project_slug }}.errors import install_error_handlers
+from {{ cookiecutter.project_slug }}.http_client import open_http_client
+from {{ cookiecutter.project_slug }}.logs import configure_logging
+from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 
 
@@ -28,11 +32,17 @@ def resolve_settings(app: FastAPI) -> Settings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database engine and the cache client once; close both at shutdown."""
+    """Open the database engine, the cache client and the HTTP client once; close them at exit."""
     settings = resolve_settings(app)
-    async with open_database(create_engine(settings)) as database, open_cache(settings) as cache:
+    configure_logging(settings)
+    async with (
+        open_database(create_engine(settings)) as database,
+        open_cache(settings) as cache,
+        open_http_client(settings) as http_client,
+    ):
         app.state.database = database
         app.state.cache = cache
+        app.state.http_client = http_client
         backend = GuardedBackend(
             cache.store,
             lock_seconds=settings.cache_lock_seconds,
@@ -52,7 +62,10 @@ def create_app() -> FastAPI:
         title="{{ cookiecutter.project_name }}",
         lifespan=lifespan,
     )
+    install_error_handlers(app)
+    # The last one added runs first: the request id must exist before anything else runs.
     app.add_middleware(HttpCacheMiddleware)
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(items.router)

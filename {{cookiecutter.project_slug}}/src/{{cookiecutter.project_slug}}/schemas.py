@@ -1,8 +1,11 @@
 """The API's request and response bodies, kept apart from the ORM models."""
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from {{ cookiecutter.project_slug }}.scopes import split_scopes
 
 
 class UserRead(BaseModel):
@@ -12,7 +15,13 @@ class UserRead(BaseModel):
 
     id: int
     name: str
+    scopes: list[str]
     created_at: datetime
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def split_stored_scopes(cls, value: Any) -> Any:
+        return split_scopes(value) if isinstance(value, str) else value
 
 
 class ItemWrite(BaseModel):

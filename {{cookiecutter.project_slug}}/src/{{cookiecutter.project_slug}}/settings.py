@@ -1,10 +1,11 @@
 """Configuration from the environment and `.env`, read once per process."""
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends
-from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, SecretStr, field_validator
+from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -65,6 +66,16 @@ class Settings(BaseSettings):
     auth_cache_ttl_seconds: int = Field(default=60, ge=1)
     # Readiness probes give up on a dependency after this long.
     health_check_timeout_seconds: float = Field(default=2.0, gt=0)
+    # While this file exists, writes answer 503: touch it before a failover, remove it after.
+    maintenance_file: Path | None = None
+
+    # Item changes are POSTed here, signed with WEBHOOK_SECRET when set; unset, none are sent.
+    # SecretStr: webhook URLs often carry a token.
+    webhook_url: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    # The one outgoing HTTP client (webhooks and any upstream you add) is bounded by these.
+    http_timeout_seconds: float = Field(default=5.0, gt=0)
+    http_max_connections: int = Field(default=20, ge=1)
 
     @field_validator("secret_key")
     @classmethod
@@ -85,6 +96,16 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL is not a database URL") from None
         if url.drivername != DATABASE_DRIVER:
             raise ValueError(f"DATABASE_URL must start with {DATABASE_DRIVER}://")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def require_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                HttpUrl(value.get_secret_value())
+            except ValidationError:
+                raise ValueError("WEBHOOK_URL must be an http:// or https:// URL") from None
         return value
 {%- if cookiecutter.cache_backend == "memcached" %}
 

@@ -1,10 +1,13 @@
 """Creating users: shared by the CLI and the tests."""
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.auth import hash_token, new_token
 from {{ cookiecutter.project_slug }}.db.models import User
+from {{ cookiecutter.project_slug }}.scopes import ALL_SCOPES, join_scopes
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 
@@ -12,12 +15,19 @@ class UserExistsError(Exception):
     pass
 
 
-async def create_user(session: AsyncSession, name: str, settings: Settings) -> tuple[User, str]:
+async def create_user(
+    session: AsyncSession,
+    name: str,
+    settings: Settings,
+    scopes: Sequence[str] = ALL_SCOPES,
+) -> tuple[User, str]:
     """Add a user and return it with its API token; the token is not stored and not shown again."""
     if await session.scalar(select(User.id).where(User.name == name)) is not None:
         raise UserExistsError(f"a user named {name!r} already exists")
     token = new_token()
-    user = User(name=name, token_hash=hash_token(token, settings.secret_key))
+    user = User(
+        name=name, token_hash=hash_token(token, settings.secret_key), scopes=join_scopes(scopes)
+    )
     session.add(user)
     await session.flush()
     return user, token

@@ -20,7 +20,7 @@ async def test_me_returns_the_caller_without_secret_fields(
     response = await client.get("/api/me", headers=bearer(token))
 
     assert response.status_code == 200
-    assert set(response.json()) == {"id", "name", "created_at"}
+    assert set(response.json()) == {"id", "name", "scopes", "created_at"}
     assert (response.json()["id"], response.json()["name"]) == (user.id, "carol")
     assert token not in response.text
     assert user.token_hash not in response.text

@@ -55,7 +55,7 @@ async def test_no_secret_field_on_a_miss_or_a_hit(client: AsyncClient, alice: He
     for expected in ("MISS", "HIT"):
         response = await client.get("/api/me", headers=alice)
         assert cache_status(response) == expected
-        assert set(response.json()) == {"id", "name", "created_at"}
+        assert set(response.json()) == {"id", "name", "scopes", "created_at"}
         assert "token" not in response.text
 
 

@@ -1,28 +1,44 @@
 """The caller's items: create, list, read, replace, delete, and export as a stream.
 
 Reads are cached per user in the `items` namespace; every successful write invalidates that
-user's `items` entries when it commits, so a read after a write's 2xx is never stale.
+user's `items` entries when it commits, so a read after a write's 2xx is never stale. Reads need
+the token's `items:read` scope and writes `items:write`; writes also pause in maintenance mode
+and announce themselves to WEBHOOK_URL.
 """
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.api.deps import (
-    CurrentUserDep,
+    ItemsReaderDep,
+    ItemsWriterDep,
     SessionDep,
     StreamingSessionDep,
 )
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
 from {{ cookiecutter.project_slug }}.cache.invalidation import invalidate_after_commit
 from {{ cookiecutter.project_slug }}.db.models import Item
+from {{ cookiecutter.project_slug }}.errors import ErrorResponse
+from {{ cookiecutter.project_slug }}.maintenance import refuse_writes_during_maintenance
 from {{ cookiecutter.project_slug }}.schemas import ItemRead, ItemWrite, UserRead
+from {{ cookiecutter.project_slug }}.webhooks import Notify, Webhook
 
-router = APIRouter(prefix="/api/items", tags=["items"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse}
+    for code in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN)
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = ERRORS | {
+    status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorResponse}
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {status.HTTP_404_NOT_FOUND: {"model": ErrorResponse}}
+
+router = APIRouter(prefix="/api/items", tags=["items"], responses=ERRORS)
+writes = [Depends(refuse_writes_during_maintenance)]
 
 EXPORT_BATCH_SIZE = 500
 NAMESPACE = "items"
@@ -36,19 +52,35 @@ async def get_owned_item(session: AsyncSession, user: UserRead, item_id: int) ->
     return item
 
 
-@router.post("", response_model=ItemRead, status_code=status.HTTP_201_CREATED)
-async def create_item(body: ItemWrite, user: CurrentUserDep, session: SessionDep) -> Item:
+def item_data(item: Item) -> dict[str, Any]:
+    return ItemRead.model_validate(item).model_dump(mode="json")
+
+
+@router.post(
+    "",
+    response_model=ItemRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=writes,
+    responses=WRITE_ERRORS,
+)
+async def create_item(
+    body: ItemWrite,
+    user: ItemsWriterDep,
+    session: SessionDep,
+    notify: Annotated[Notify, Depends(Webhook("item.created"))],
+) -> Item:
     item = Item(owner_id=user.id, name=body.name, description=body.description)
     session.add(item)
     await session.flush()
     invalidate_after_commit(session, NAMESPACE, user_id=user.id)
+    notify(item_data(item))
     return item
 
 
 @router.get("", response_model=list[ItemRead])
 @cached_response(namespace=NAMESPACE, per_user=True)
 async def list_items(
-    user: CurrentUserDep,
+    user: ItemsReaderDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -59,11 +91,12 @@ async def list_items(
 
 
 @router.get("/export", response_class=StreamingResponse)
-async def export_items(user: CurrentUserDep, session: StreamingSessionDep) -> StreamingResponse:
+async def export_items(session: StreamingSessionDep, user: ItemsReaderDep) -> StreamingResponse:
     """Every item of the caller as NDJSON, read in batches while the response streams.
 
     The rows are read after this function has returned, so the session must outlive it: that is
-    why this endpoint uses the request-scoped StreamingSessionDep rather than SessionDep.
+    why this endpoint uses the request-scoped StreamingSessionDep rather than SessionDep. The
+    session is declared first so that a request waiting for a streaming slot holds nothing else.
     """
     query = select(Item).where(Item.owner_id == user.id).order_by(Item.id)
 
@@ -75,15 +108,21 @@ async def export_items(user: CurrentUserDep, session: StreamingSessionDep) -> St
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
-@router.get("/{item_id}", response_model=ItemRead)
+@router.get("/{item_id}", response_model=ItemRead, responses=NOT_FOUND)
 @cached_response(namespace=NAMESPACE, per_user=True)
-async def read_item(item_id: int, user: CurrentUserDep, session: SessionDep) -> ItemRead:
+async def read_item(item_id: int, user: ItemsReaderDep, session: SessionDep) -> ItemRead:
     return ItemRead.model_validate(await get_owned_item(session, user, item_id))
 
 
-@router.put("/{item_id}", response_model=ItemRead)
+@router.put(
+    "/{item_id}", response_model=ItemRead, dependencies=writes, responses=WRITE_ERRORS | NOT_FOUND
+)
 async def replace_item(
-    item_id: int, body: ItemWrite, user: CurrentUserDep, session: SessionDep
+    item_id: int,
+    body: ItemWrite,
+    user: ItemsWriterDep,
+    session: SessionDep,
+    notify: Annotated[Notify, Depends(Webhook("item.updated"))],
 ) -> Item:
     item = await get_owned_item(session, user, item_id)
     item.name = body.name
@@ -91,11 +130,23 @@ async def replace_item(
     await session.flush()
     await session.refresh(item)
     invalidate_after_commit(session, NAMESPACE, user_id=user.id)
+    notify(item_data(item))
     return item
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_item(item_id: int, user: CurrentUserDep, session: SessionDep) -> Response:
+@router.delete(
+    "/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=writes,
+    responses=WRITE_ERRORS | NOT_FOUND,
+)
+async def delete_item(
+    item_id: int,
+    user: ItemsWriterDep,
+    session: SessionDep,
+    notify: Annotated[Notify, Depends(Webhook("item.deleted"))],
+) -> Response:
     await session.delete(await get_owned_item(session, user, item_id))
     invalidate_after_commit(session, NAMESPACE, user_id=user.id)
+    notify({"id": item_id})
     return Response(status_code=status.HTTP_204_NO_CONTENT)

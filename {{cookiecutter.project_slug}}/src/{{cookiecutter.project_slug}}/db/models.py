@@ -6,6 +6,8 @@ from sqlalchemy import DateTime, Dialect, ForeignKey, MetaData, String, Text, fu
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from {{ cookiecutter.project_slug }}.scopes import ALL_SCOPES, join_scopes
+
 # Named constraints, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -14,6 +16,7 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+DEFAULT_SCOPES = join_scopes(ALL_SCOPES)
 
 
 def utc_now() -> datetime:
@@ -48,6 +51,10 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     # HMAC-SHA256 of the API token; the token itself is shown once and never stored.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # What the token may do, space-separated: see scopes.py.
+    scopes: Mapped[str] = mapped_column(
+        String(200), default=DEFAULT_SCOPES, server_default=DEFAULT_SCOPES
+    )
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utc_now, server_default=func.now()
     )

@@ -5,7 +5,9 @@ response is sent. A client that receives a 2xx can rely on the write being commi
 failed commit becomes an error response instead of a success followed by a lost write.
 
 `StreamingSessionDep` keeps FastAPI's default request scope: its exit code runs after the
-response has been sent, so a streaming response can keep reading through it.
+response has been sent, so a streaming response can keep reading through it. Each one holds a
+database connection for the whole response, so `max_concurrency` lets only MAX_STREAMING_SESSIONS
+run at once per worker; more wait their turn rather than take the pool other requests need.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from {{ cookiecutter.project_slug }}.db.database import DatabaseDep
 
 AFTER_COMMIT = "after_commit"
+MAX_STREAMING_SESSIONS = 4
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
@@ -52,4 +55,7 @@ async def get_streaming_session(database: DatabaseDep) -> AsyncIterator[AsyncSes
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-StreamingSessionDep = Annotated[AsyncSession, Depends(get_streaming_session, scope="request")]
+StreamingSessionDep = Annotated[
+    AsyncSession,
+    Depends(get_streaming_session, scope="request", max_concurrency=MAX_STREAMING_SESSIONS),
+]

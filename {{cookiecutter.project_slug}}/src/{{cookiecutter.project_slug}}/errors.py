@@ -1,0 +1,55 @@
+"""One JSON shape for every error the API returns: `{"detail": ..., "request_id": ...}`.
+
+`detail` keeps FastAPI's meaning (a message, or for 422 the list of problems found), so clients
+written for FastAPI keep working; `request_id` finds the log lines of the failed request.
+Validation problems are returned without the submitted values: those can be large or secret.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from {{ cookiecutter.project_slug }}.context import current_request_id
+
+VALIDATION_PROBLEM_KEYS = ("loc", "msg", "type")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response, documented in the OpenAPI schema."""
+
+    detail: str | list[dict[str, Any]]
+    request_id: str
+
+
+def error_response(
+    status_code: int, detail: Any, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body = {"detail": detail, "request_id": current_request_id() or "-"}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def internal_error_response() -> JSONResponse:
+    return error_response(status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+def validation_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {key: error[key] for key in VALIDATION_PROBLEM_KEYS if key in error} for error in errors
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, validation_problems(exc.errors())
+        )

@@ -1,0 +1,61 @@
+"""Logging: JSON lines in production, readable lines elsewhere, each with its request id."""
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from {{ cookiecutter.project_slug }}.context import current_request_id
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+# Our handler is found by this name, so configuring again replaces it instead of adding another.
+HANDLER_NAME = "{{ cookiecutter.project_slug }}"
+TEXT_FORMAT = "%(asctime)s %(levelname)-8s [%(request_id)s] %(name)s: %(message)s"
+# uvicorn installs handlers of its own; routed through ours, its lines get the same format.
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# httpx logs every request's full URL at INFO, and a webhook URL may hold a token.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id() or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
+    """Send every log record to `stream` (stderr by default) in the environment's format."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.name = HANDLER_NAME
+    handler.addFilter(RequestIdFilter())
+    if settings.environment == "production":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for existing in [h for h in root.handlers if h.name == HANDLER_NAME]:
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    for name in SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return handler
