@@ -1,4 +1,7 @@
-"""Command line: `python -m {{ cookiecutter.project_slug }} migrate | create-user NAME [--scope S]`."""
+"""The command line: `migrate` and `create-user NAME [--scope SCOPE]`.
+
+Run as `python -m {{ cookiecutter.project_slug }} COMMAND`.
+"""
 
 import argparse
 import asyncio
