@@ -1,5 +1,7 @@
 """The other toggles bake, lint clean, and produce files that parse and match the choices."""
 
+import json
+import re
 import sys
 import tomllib
 from collections.abc import Callable
@@ -12,6 +14,8 @@ import yaml
 from tests.baking import BakedProject
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
+CHECK_JSONSCHEMA = str(Path(sys.executable).with_name("check-jsonschema"))
+SUPPORTED_PYTHONS = ["3.11", "3.12", "3.13"]
 
 SERVICE_IMAGES = {"redis": "redis", "memcached": "memcached", "postgresql": "postgres"}
 
@@ -38,31 +42,68 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+def assert_valid(project: BakedProject, path: Path, schema: str) -> None:
+    """Validate against the schema check-jsonschema ships with (no network needed)."""
+    result = project.run(CHECK_JSONSCHEMA, "--builtin-schema", f"vendor.{schema}", str(path))
+    assert result.returncode == 0, result.explain()
+
+
+def pythons_from(minimum: str) -> list[str]:
+    return SUPPORTED_PYTHONS[SUPPORTED_PYTHONS.index(minimum) :]
+
+
 @pytest.mark.parametrize(("cache", "database"), BACKEND_PAIRS)
 def test_github_workflow_runs_lint_and_tests_with_the_chosen_services(
     bake: Callable[..., BakedProject], cache: str, database: str
 ) -> None:
-    project = bake(ci="github", cache_backend=cache, database=database)
-    workflow = load_yaml(project.path / ".github" / "workflows" / "ci.yml")
+    project = bake(ci="github", cache_backend=cache, database=database, python_version="3.11")
+    path = project.path / ".github" / "workflows" / "ci.yml"
+    workflow = load_yaml(path)
     assert not (project.path / ".gitlab-ci.yml").exists()
 
+    assert_valid(project, path, "github-workflows")
     assert set(workflow["jobs"]) == {"lint", "test"}
-    services = workflow["jobs"]["test"].get("services", {})
+    lint_steps = [step.get("run", "") for step in workflow["jobs"]["lint"]["steps"]]
+    assert any("pre-commit run --all-files" in step for step in lint_steps)
+    test_job = workflow["jobs"]["test"]
+    assert test_job["strategy"]["matrix"]["python-version"] == SUPPORTED_PYTHONS
+    assert any("pytest" in step.get("run", "") for step in test_job["steps"])
+    services = test_job.get("services", {})
     assert {spec["image"].split(":")[0] for spec in services.values()} == expected_services(
         cache, database
     )
+    assert all("--health-cmd" in spec["options"] for spec in services.values())
     ruff_clean(project)
+
+
+@pytest.mark.parametrize("python_version", ["3.12", "3.13"])
+def test_ci_matrices_start_at_the_chosen_python(
+    bake: Callable[..., BakedProject], python_version: str
+) -> None:
+    github = bake(ci="github", python_version=python_version)
+    gitlab = bake(ci="gitlab", python_version=python_version)
+    workflow = load_yaml(github.path / ".github" / "workflows" / "ci.yml")
+    pipeline = load_yaml(gitlab.path / ".gitlab-ci.yml")
+
+    expected = pythons_from(python_version)
+    assert workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"] == expected
+    assert pipeline["test"]["parallel"]["matrix"] == [{"PYTHON_VERSION": expected}]
 
 
 @pytest.mark.parametrize(("cache", "database"), BACKEND_PAIRS)
 def test_gitlab_pipeline_runs_lint_and_tests_with_the_chosen_services(
     bake: Callable[..., BakedProject], cache: str, database: str
 ) -> None:
-    project = bake(ci="gitlab", cache_backend=cache, database=database)
-    pipeline = load_yaml(project.path / ".gitlab-ci.yml")
+    project = bake(ci="gitlab", cache_backend=cache, database=database, python_version="3.11")
+    path = project.path / ".gitlab-ci.yml"
+    pipeline = load_yaml(path)
     assert not (project.path / ".github").exists()
 
+    assert_valid(project, path, "gitlab-ci")
     assert {"lint", "test"} <= set(pipeline)
+    assert pipeline["test"]["parallel"]["matrix"] == [{"PYTHON_VERSION": SUPPORTED_PYTHONS}]
+    assert "${PYTHON_VERSION}" in pipeline["test"]["image"]
+    assert pipeline["test"]["script"] == ["uv run --no-sync pytest"]
     services = pipeline["test"].get("services", [])
     assert {spec["name"].split(":")[0] for spec in services} == expected_services(cache, database)
     ruff_clean(project)
@@ -75,28 +116,84 @@ def test_no_ci_files_when_ci_is_none(bake: Callable[..., BakedProject]) -> None:
     ruff_clean(project)
 
 
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    logical = re.sub(r"\\\n\s*", " ", text)
+    instructions = []
+    for line in logical.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            keyword, _, arguments = line.strip().partition(" ")
+            instructions.append((keyword.upper(), arguments.strip()))
+    return instructions
+
+
+def dockerignored(project: BakedProject) -> set[str]:
+    lines = (project.path / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
 @pytest.mark.parametrize(("cache", "database"), BACKEND_PAIRS)
-def test_docker_files_match_the_chosen_services(
+def test_compose_runs_the_migration_then_the_app_with_healthy_services(
     bake: Callable[..., BakedProject], cache: str, database: str
 ) -> None:
     project = bake(docker=True, cache_backend=cache, database=database)
-    compose = load_yaml(project.path / "docker-compose.yml")
-    dockerfile = (project.path / "Dockerfile").read_text(encoding="utf-8")
+    path = project.path / "docker-compose.yml"
+    assert_valid(project, path, "compose-spec")
+    services = load_yaml(path)["services"]
 
-    services = compose["services"]
-    dependencies = expected_services(cache, database)
-    assert set(services) == {"app"} | dependencies
-    assert set(services["app"].get("depends_on", {})) == dependencies
-    for name in dependencies:
-        assert services["app"]["depends_on"][name]["condition"] in {
-            "service_healthy",
-            "service_started",
-        }
-    assert dockerfile.count("\nFROM ") + dockerfile.startswith("FROM ") >= 2  # multi-stage
-    assert "\nUSER app\n" in dockerfile
-    assert "HEALTHCHECK" in dockerfile
-    assert "/health/live" in dockerfile
-    assert ".env" in (project.path / ".dockerignore").read_text(encoding="utf-8").split()
+    servers = expected_services(cache, database)
+    assert set(services) == {"app", "migrate"} | servers
+    slug = project.path.name
+    assert services["migrate"]["command"] == ["python", "-m", slug, "migrate"]
+    assert services["migrate"]["image"] == services["app"]["image"]
+    app_needs = services["app"]["depends_on"]
+    assert app_needs.pop("migrate") == {"condition": "service_completed_successfully"}
+    assert app_needs == {name: {"condition": "service_healthy"} for name in servers}
+    for name in servers:
+        assert services[name]["healthcheck"]["test"], name
+    if database == "postgresql":
+        assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    else:
+        assert services["migrate"]["volumes"] == services["app"]["volumes"] == ["app-data:/data"]
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.13"])
+def test_the_dockerfile_builds_in_stages_and_runs_unprivileged(
+    bake: Callable[..., BakedProject], python_version: str
+) -> None:
+    project = bake(docker=True, python_version=python_version)
+    instructions = dockerfile_instructions(
+        (project.path / "Dockerfile").read_text(encoding="utf-8")
+    )
+    stages = [i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
+    assert len(stages) == 2
+    build, runtime = instructions[stages[0] : stages[1]], instructions[stages[1] :]
+    assert f"python{python_version}-" in build[0][1]
+    assert runtime[0][1].startswith(f"python:{python_version}-slim")
+
+    # Every file the build copies exists in the context and is not excluded from it.
+    ignored = dockerignored(project)
+    for keyword, arguments in build:
+        if keyword == "COPY":
+            *sources, _ = arguments.split()
+            for source in sources:
+                matches = list(project.path.glob(source))
+                assert matches or source.endswith("*"), source
+                assert source.rstrip("*") not in ignored, source
+    assert {".env", ".git", ".venv", "tests"} <= ignored
+    assert any(k == "RUN" and "uv sync --no-dev --no-install-project" in a for k, a in build)
+
+    # The runtime stage: only the built environment, an unprivileged user, exec-form commands.
+    keywords = [keyword for keyword, _ in runtime]
+    assert ("COPY", "--from=build --chown=app:app /app/.venv /app/.venv") in runtime
+    user = dict(runtime)["USER"]
+    assert user not in {"root", "0"}
+    assert keywords.index("USER") < keywords.index("CMD")
+    healthcheck = dict(runtime)["HEALTHCHECK"]
+    probe = json.loads(healthcheck.split(" CMD ", 1)[1])
+    assert "http://127.0.0.1:8000/health/live" in probe[-1]
+    command = json.loads(dict(runtime)["CMD"])
+    assert command[:3] == ["uvicorn", "--factory", f"{project.path.name}.main:create_app"]
 
 
 def test_no_docker_files_without_docker(bake: Callable[..., BakedProject]) -> None:
