@@ -145,6 +145,14 @@ async def make_user(
     await engine.dispose()
 
 
+async def wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    """Return once `condition()` holds; fail after `seconds`."""
+    with anyio.fail_after(seconds):
+        # Polled: conditions here change in other tasks or threads, with no event to wait on.
+        while not condition():  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

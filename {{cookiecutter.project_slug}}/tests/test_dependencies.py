@@ -14,7 +14,7 @@ from {{ cookiecutter.project_slug }}.api.deps import CurrentUserDep, ItemsReader
 from {{ cookiecutter.project_slug }}.settings import Settings
 from {{ cookiecutter.project_slug }}.webhooks import EventIdDep
 
-from tests.conftest import MakeUser, bearer, running
+from tests.conftest import MakeUser, bearer, running, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -104,13 +104,6 @@ async def probe_client(
     app.include_router(probe_router(blocking, limited))
     async with running(app) as client:
         yield client
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    with anyio.fail_after(WAIT_SECONDS):
-        # Polled: the condition changes in worker threads, which cannot set an anyio.Event.
-        while not condition():  # noqa: ASYNC110
-            await anyio.sleep(0.01)
 
 
 async def test_a_dependency_is_resolved_once_per_request_unless_use_cache_is_false(

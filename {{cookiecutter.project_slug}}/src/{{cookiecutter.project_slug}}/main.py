@@ -9,6 +9,7 @@ from fastapi_cache import FastAPICache
 from {{ cookiecutter.project_slug }}.api import health, items, users
 from {{ cookiecutter.project_slug }}.cache.guarded import GuardedBackend
 from {{ cookiecutter.project_slug }}.cache.http import HttpCacheMiddleware
+from {{ cookiecutter.project_slug }}.cache.local import LocalCacheMiddleware
 from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_cache
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
@@ -22,8 +23,8 @@ from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 def resolve_settings(app: FastAPI) -> Settings:
     """The settings `app` runs with: a test's `dependency_overrides[get_settings]` if set.
 
-    Routes get settings through the same dependency, so one override configures both the
-    lifespan's resources and every request.
+    The lifespan keeps them on `app.state.settings`, where SettingsDep reads them, so one
+    override configures both the lifespan's resources and every request.
     """
     provider = app.dependency_overrides.get(get_settings, get_settings)
     settings: Settings = provider()
@@ -40,13 +41,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         open_cache(settings) as cache,
         open_http_client(settings) as http_client,
     ):
+        app.state.settings = settings
         app.state.database = database
         app.state.cache = cache
+        app.state.local_cache = cache.local
         app.state.http_client = http_client
         backend = GuardedBackend(
             cache.store,
             lock_seconds=settings.cache_lock_seconds,
             warning_interval_seconds=settings.cache_warning_interval_seconds,
+            local=cache.local,
+            invalidations=cache.invalidations,
         )
         # fastapi-cache2 keeps its configuration process-wide: one app per process.
         FastAPICache.init(backend, prefix=settings.cache_prefix, expire=settings.cache_ttl_seconds)
@@ -63,8 +68,10 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # The last one added runs first: the request id must exist before anything else runs.
+    # The last one added runs first: the request id must exist before anything else runs, and
+    # the local cache stores what HttpCacheMiddleware has finished.
     app.add_middleware(HttpCacheMiddleware)
+    app.add_middleware(LocalCacheMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)

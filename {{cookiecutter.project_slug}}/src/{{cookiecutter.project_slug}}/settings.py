@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
 
     # The in-process cache drops its least recently used entries beyond this many.
     memory_cache_max_entries: int = Field(default=10_000, ge=1)
+{%- endif %}
+{%- if cookiecutter.cache_backend != "memcached" %}
+    # Each worker also keeps up to this many bytes of the cached responses it served, answered
+    # without routing or a cache round trip (see cache/local.py); 0 turns that off.
+    local_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 {%- endif %}
     # Every cache key starts with this prefix, so several services can share one cache server.
     cache_prefix: str = Field(
@@ -124,4 +129,15 @@ def get_settings() -> Settings:
     return Settings()
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app started with: `get_settings()`, or its dependency override.
+
+    The lifespan resolves them once; routes read them from there. An `async def`, because
+    FastAPI runs a plain `def` dependency (as `get_settings` is) in its threadpool on every
+    request.
+    """
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -13,7 +13,7 @@ from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache import outage_proxy
 from tests.cache.{{ cookiecutter.cache_backend }}_service import server_address, settings_for_server
-from tests.conftest import SettingsFactory, running
+from tests.conftest import SettingsFactory, running, wait_until
 from tests.ports import unused_tcp_port
 
 pytestmark = pytest.mark.anyio
@@ -74,6 +74,10 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
         assert (await client.get("/api/items", headers=alice)).headers["x-fastapi-cache"] == "HIT"
 
         await proxy.cut()
+        local = app.state.local_cache
+        if local is not None:
+            # The worker notices the lost subscription and stops answering from its copy.
+            await wait_until(lambda: not local.enabled)
         with caplog.at_level(logging.WARNING):
             during = [await client.get("/api/items", headers=alice) for _ in range(20)]
             ready = await client.get("/health/ready")

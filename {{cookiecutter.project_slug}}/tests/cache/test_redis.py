@@ -2,12 +2,17 @@ from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
+from httpx import AsyncClient
 from redis.asyncio import Redis
 
+from {{ cookiecutter.project_slug }}.cache.guarded import GuardedBackend
+from {{ cookiecutter.project_slug }}.cache.keys import user_scope
+from {{ cookiecutter.project_slug }}.cache.redis import open_cache
+from {{ cookiecutter.project_slug }}.db.models import Item
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache.redis_service import REDIS_URL
-from tests.conftest import running
+from tests.conftest import running, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -24,14 +29,49 @@ async def test_the_shared_client_is_closed_at_shutdown(
     make_app: Callable[[Settings], FastAPI], settings: Settings
 ) -> None:
     app = make_app(settings)
+    subscriber = f"{settings.cache_prefix}:invalidations"
     async with running(app) as client:
         for _ in range(5):
             await client.get("/health/ready")
         while_running = await connections_named(settings.cache_prefix)
+        await wait_until(lambda: app.state.local_cache.enabled)
+        subscribed = await connections_named(subscriber)
 
     # Sequential requests reuse one pooled connection rather than opening one each.
     assert while_running == 1
+    assert subscribed == 1
     assert await connections_named(settings.cache_prefix) == 0
+    assert await connections_named(subscriber) == 0
+
+
+async def test_another_workers_write_reaches_this_workers_local_copy(
+    app: FastAPI, client: AsyncClient, alice: dict[str, str], settings: Settings
+) -> None:
+    """Another worker is stood for by a backend with Redis clients of its own."""
+    me = (await client.get("/api/me", headers=alice)).json()
+    for _ in range(3):
+        await client.get("/api/items", headers=alice)
+    local = app.state.local_cache
+    # The other worker's write: a row committed, then its namespace bump and announcement.
+    async with app.state.database.sessionmaker() as session:
+        session.add(Item(owner_id=me["id"], name="from another worker"))
+        await session.commit()
+    unannounced = await client.get("/api/items", headers=alice)
+    generation = local.generation
+    async with open_cache(settings) as other_worker:
+        other = GuardedBackend(
+            other_worker.store,
+            lock_seconds=5,
+            warning_interval_seconds=30,
+            invalidations=other_worker.invalidations,
+        )
+        await other.invalidate(user_scope(f"{settings.cache_prefix}:items", me["id"]))
+    await wait_until(lambda: local.generation > generation)
+
+    announced = await client.get("/api/items", headers=alice)
+
+    assert unannounced.json() == []  # the local copy was in use
+    assert [item["name"] for item in announced.json()] == ["from another worker"]
 
 
 async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Settings) -> None:

@@ -30,7 +30,7 @@ async def revoke_token(
     stored.token_hash = hash_token(new_token(), settings.secret_key)
 
     async def forget_identity() -> None:
-        await guarded_backend().clear(key=identity_cache_key(revoked_hash))
+        await guarded_backend().revoke(identity_cache_key(revoked_hash), revoked_hash)
 
     after_commit(session, forget_identity)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

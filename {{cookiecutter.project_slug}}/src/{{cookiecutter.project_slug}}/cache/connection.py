@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from {{ cookiecutter.project_slug }}.cache.store import CacheStore
+from {{ cookiecutter.project_slug }}.cache.local import LocalResponseCache
+from {{ cookiecutter.project_slug }}.cache.store import CacheStore, Invalidations
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,10 @@ class CacheConnection:
     store: CacheStore
     # Raises unless the cache server answers; readiness probes call it.
     ping: Callable[[], Awaitable[None]]
+    # The worker's local copy of cached responses, kept coherent through `invalidations`;
+    # None for a backend that cannot tell the other workers what to drop.
+    local: LocalResponseCache | None = None
+    invalidations: Invalidations | None = None
 
 
 def get_cache(request: Request) -> CacheConnection:

@@ -9,6 +9,8 @@
 - Versioned namespaces: a key embeds its namespace's version; invalidating a namespace increments
   the version, one atomic command, so no KEYS/SCAN and no sibling namespace (`items2` beside
   `items`) is touched. Entries of old versions are never read again and expire by their TTL.
+- Every invalidation is also applied to this worker's local response cache at once and
+  announced to the other workers (see local.py).
 """
 
 import asyncio
@@ -23,7 +25,8 @@ from typing import TypeVar
 from fastapi_cache import FastAPICache
 from fastapi_cache.types import Backend
 
-from {{ cookiecutter.project_slug }}.cache.store import CacheStore
+from {{ cookiecutter.project_slug }}.cache.local import LocalResponseCache
+from {{ cookiecutter.project_slug }}.cache.store import CacheStore, Invalidations
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +54,17 @@ class Flight:
 
 class GuardedBackend(Backend):
     def __init__(
-        self, store: CacheStore, *, lock_seconds: float, warning_interval_seconds: float
+        self,
+        store: CacheStore,
+        *,
+        lock_seconds: float,
+        warning_interval_seconds: float,
+        local: LocalResponseCache | None = None,
+        invalidations: Invalidations | None = None,
     ) -> None:
         self.store = store
+        self.local = local
+        self._invalidations = invalidations
         self._lock_seconds = lock_seconds
         self._warning_interval = warning_interval_seconds
         self._last_warning = -math.inf
@@ -109,6 +120,18 @@ class GuardedBackend(Backend):
         version_key = f"{namespace}:version"
         if not await self._guard("write", self.store.add(version_key, time.time_ns()), True):
             await self._guard("write", self.store.incr(version_key), 0)
+        await self._announce(f"scope:{namespace}")
+
+    async def revoke(self, identity_key: str, token_hash: str) -> None:
+        """Forget a revoked token's cached identity, and every response cached for it."""
+        await self._guard("delete", self.store.delete(identity_key), None)
+        await self._announce(f"token:{token_hash}")
+
+    async def _announce(self, message: str) -> None:
+        if self.local is not None:
+            self.local.apply(message)
+        if self._invalidations is not None:
+            await self._guard("publish", self._invalidations.publish(message), None)
 
     # One computation per key
 

@@ -16,11 +16,18 @@ fastapi-cache2's X-FastAPI-Cache header:
 """
 
 import hashlib
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CACHE_STATUS_HEADER = "x-fastapi-cache"
+
+
+def canonical_query(query_string: bytes) -> str:
+    """The query string with its parameters sorted: the same request, whatever their order."""
+    parameters = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    return urlencode(sorted(parameters))
 
 
 def etag_for(body: bytes) -> str:

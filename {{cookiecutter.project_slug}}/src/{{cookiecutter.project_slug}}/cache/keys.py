@@ -9,12 +9,13 @@ however long the query string is.
 import hashlib
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import Request, Response
 from fastapi_cache.types import KeyBuilder
 
 from {{ cookiecutter.project_slug }}.cache.guarded import UNCACHEABLE, guarded_backend
+from {{ cookiecutter.project_slug }}.cache.http import canonical_query
+from {{ cookiecutter.project_slug }}.cache.local import TICKET
 from {{ cookiecutter.project_slug }}.schemas import UserRead
 
 
@@ -24,15 +25,20 @@ def user_scope(namespace: str, user_id: int) -> str:
 
 
 def request_digest(request: Request) -> str:
-    query = urlencode(sorted(request.query_params.multi_items()))
+    query = canonical_query(request.scope["query_string"])
     canonical = f"{request.method} {request.url.path}?{query}"
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def versioned_key(scope: str, request: Request) -> str:
-    version = await guarded_backend().namespace_version(scope)
+    backend = guarded_backend()
+    # Taken before the version is read: an invalidation from now on voids the ticket.
+    ticket = backend.local.ticket(scope) if backend.local is not None else None
+    version = await backend.namespace_version(scope)
     if version == UNCACHEABLE:
         return f"{scope}{UNCACHEABLE}"
+    if ticket is not None:
+        setattr(request.state, TICKET, ticket)
     return f"{scope}:{version}:{request_digest(request)}"
 
 

@@ -1,13 +1,27 @@
-"""Redis: one client with a connection pool for the whole process, shared by every request."""
+"""Redis: one client with a connection pool for the whole process, shared by every request.
 
+A second client holds this worker's subscription to the invalidation channel, through which
+the workers keep their local response caches coherent (see local.py).
+"""
+
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import cast
 
 from redis.asyncio import Redis
 
+from {{ cookiecutter.project_slug }}.auth import hash_token
 from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection
+from {{ cookiecutter.project_slug }}.cache.local import LocalResponseCache
 from {{ cookiecutter.project_slug }}.settings import Settings
+
+# After the channel broke, subscribe again this much later (meanwhile the local cache is off).
+RESUBSCRIBE_SECONDS = 1.0
+# An idle subscription is checked (PING) this often, so a dead connection does not go unnoticed.
+SUBSCRIPTION_CHECK_SECONDS = 5
 
 
 class RedisStore:
@@ -43,26 +57,77 @@ class RedisStore:
         return None if value is None else int(value)
 
 
-def create_client(settings: Settings) -> Redis:
+class RedisInvalidations:
+    def __init__(self, client: Redis, subscriber: Redis, channel: str) -> None:
+        self.client = client
+        self.subscriber = subscriber
+        self.channel = channel
+
+    async def publish(self, message: str) -> None:
+        await self.client.publish(self.channel, message)
+
+    async def listen(self, local: LocalResponseCache) -> None:
+        while True:
+            try:
+                async with self.subscriber.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    while True:
+                        message = await pubsub.get_message(timeout=SUBSCRIPTION_CHECK_SECONDS)
+                        if message is None:
+                            continue
+                        if message["type"] == "subscribe":
+                            local.connected()
+                        elif message["type"] == "message":
+                            local.apply(message["data"].decode())
+            except Exception:  # noqa: S110  # the guarded backend reports the outage
+                pass
+            finally:
+                local.disconnected()
+            await asyncio.sleep(RESUBSCRIBE_SECONDS)
+
+
+def create_client(settings: Settings, *, subscriber: bool = False) -> Redis:
     return Redis.from_url(
         settings.redis_url.get_secret_value(),
         # fastapi-cache2 stores bytes; with decoded responses every cache HIT fails with a 500.
         decode_responses=False,
         socket_connect_timeout=settings.health_check_timeout_seconds,
-        socket_timeout=settings.health_check_timeout_seconds,
+        # A subscription waits for messages indefinitely; its health checks find dead links.
+        socket_timeout=None if subscriber else settings.health_check_timeout_seconds,
+        health_check_interval=SUBSCRIPTION_CHECK_SECONDS if subscriber else 0,
         # Named in CLIENT LIST, so the service's connections can be told apart.
-        client_name=settings.cache_prefix,
+        client_name=f"{settings.cache_prefix}:invalidations"
+        if subscriber
+        else settings.cache_prefix,
     )
 
 
 @asynccontextmanager
 async def open_cache(settings: Settings) -> AsyncIterator[CacheConnection]:
     client = create_client(settings)
+    subscriber = create_client(settings, subscriber=True)
+    invalidations = RedisInvalidations(client, subscriber, f"{settings.cache_prefix}:invalidations")
+    local = None
+    listener = None
+    if settings.local_cache_max_bytes:
+        local = LocalResponseCache(
+            settings.local_cache_max_bytes,
+            settings.auth_cache_ttl_seconds,
+            partial(hash_token, secret_key=settings.secret_key),
+        )
+        listener = asyncio.create_task(invalidations.listen(local))
 
     async def ping() -> None:
         await client.ping()
 
     try:
-        yield CacheConnection(store=RedisStore(client), ping=ping)
+        yield CacheConnection(
+            store=RedisStore(client), ping=ping, local=local, invalidations=invalidations
+        )
     finally:
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        await subscriber.aclose()
         await client.aclose()

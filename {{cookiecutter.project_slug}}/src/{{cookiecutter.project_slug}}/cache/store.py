@@ -2,6 +2,8 @@
 
 from typing import Protocol
 
+from {{ cookiecutter.project_slug }}.cache.local import LocalResponseCache
+
 
 class CacheStore(Protocol):
     async def get_with_ttl(self, key: str) -> tuple[int, bytes | None]:
@@ -25,3 +27,17 @@ class CacheStore(Protocol):
         ...
 
     async def get_int(self, key: str) -> int | None: ...
+
+
+class Invalidations(Protocol):
+    """How workers tell each other what to drop from their local response caches."""
+
+    async def publish(self, message: str) -> None: ...
+
+    async def listen(self, local: LocalResponseCache) -> None:
+        """Apply every message to `local` until cancelled, reconnecting after failures.
+
+        Calls `local.connected()` once subscribed and `local.disconnected()` whenever messages
+        may be missed.
+        """
+        ...

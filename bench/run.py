@@ -1,0 +1,387 @@
+"""`make bench`: the cached hit path against the limit and against fastapi-cache2's quick start.
+
+Bakes the default (Redis) project and the memory-backend one, serves each application under
+uvicorn with one worker, and drives it with wrk from a separate process. For each backend, side
+by side in this one run: (a) the same endpoint and payload with no caching and no work, (b)
+fastapi-cache2 wired as its quick start shows, (c) the template's cached endpoint on a HIT.
+Then a stampede (50 concurrent cold requests for one key), the bake time, the baked suite's
+time and the template suite's time. Prints a table and JSON (also written to .bench/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TEMPLATE_ROOT))
+
+from tests.baking import UV, clean_environment, find_python  # noqa: E402
+
+BENCH_DIR = TEMPLATE_ROOT / "bench"
+RESULTS_DIR = TEMPLATE_ROOT / ".bench"
+PYTHON_VERSION = "3.12"
+ITEMS = 25
+STAMPEDE_REQUESTS = 50
+TARGETS = {
+    "limit": "targets:limit_app",
+    "naive": "targets:naive_app",
+    "template": "targets:template_app",
+}
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> str:
+    result = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"bench: `{' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def ensure_wrk() -> str:
+    if wrk := shutil.which("wrk"):
+        return wrk
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing wrk from Debian's packages")
+        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+            subprocess.run(command, capture_output=True, check=False, timeout=600)
+    if wrk := shutil.which("wrk"):
+        return wrk
+    raise SystemExit(
+        "bench: wrk is not installed and could not be installed here; install it "
+        "(Debian/Ubuntu: `sudo apt-get install wrk`, macOS: `brew install wrk`) and run again"
+    )
+
+
+@dataclass
+class Project:
+    path: Path
+    package: str
+    bake_seconds: float
+    install_seconds: float
+
+
+def bake_and_install(backend: str, output_dir: Path) -> Project:
+    from cookiecutter.main import cookiecutter
+
+    started = time.perf_counter()
+    path = Path(
+        cookiecutter(
+            str(TEMPLATE_ROOT),
+            no_input=True,
+            output_dir=str(output_dir / backend),
+            extra_context={"cache_backend": backend, "python_version": PYTHON_VERSION},
+        )
+    )
+    baked = time.perf_counter()
+    env = clean_environment() | {"UV_COMPILE_BYTECODE": "1"}
+    run([UV, "sync", "--quiet", "--python", find_python(PYTHON_VERSION)], path, env)
+    installed = time.perf_counter()
+    package = next(path.glob("src/*/__init__.py")).parent.name
+    return Project(path, package, baked - started, installed - baked)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def request(
+    url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    all_headers = {"Content-Type": "application/json"} | (headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+@contextmanager
+def serving(project: Project, target: str, env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    uvicorn = project.path / ".venv" / "bin" / "uvicorn"
+    command = [str(uvicorn), "--factory", target, "--app-dir", str(BENCH_DIR)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--no-access-log", "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=project.path, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                request(f"{base}/docs")
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"bench: {target} did not start") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@dataclass
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    failures: int
+
+
+def milliseconds(value: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * factor
+    raise ValueError(value)
+
+
+def drive(wrk: str, url: str, token: str | None, seconds: int, connections: int) -> Load:
+    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if token:
+        command += ["-H", f"Authorization: Bearer {token}"]
+    output = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    fields: dict[str, str] = {}
+    failures = 0
+    for line in output.splitlines():
+        words = line.split()
+        if line.strip().startswith(("50%", "99%")):
+            fields[words[0]] = words[1]
+        elif line.startswith("Requests/sec:"):
+            fields["rps"] = words[1]
+        elif "requests in" in line:
+            fields["requests"] = words[0]
+        elif line.strip().startswith(("Non-2xx", "Socket errors")):
+            failures += sum(int(word.strip(",")) for word in words if word.strip(",").isdigit())
+    return Load(
+        requests_per_second=float(fields["rps"]),
+        p50_ms=milliseconds(fields["50%"]),
+        p99_ms=milliseconds(fields["99%"]),
+        requests=int(fields["requests"]),
+        failures=failures,
+    )
+
+
+def stampede(base: str, token: str | None) -> int:
+    """How many times the body ran for STAMPEDE_REQUESTS concurrent cold requests of one key."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    before = json.loads(request(f"{base}/bench/runs")[2])
+    url = f"{base}/bench/slow?round={secrets.randbelow(10**9)}"
+    start = threading.Barrier(STAMPEDE_REQUESTS)
+
+    def call(_: int) -> int:
+        start.wait()
+        return request(url, headers=headers)[0]
+
+    with ThreadPoolExecutor(STAMPEDE_REQUESTS) as pool:
+        statuses = list(pool.map(call, range(STAMPEDE_REQUESTS)))
+    if statuses != [200] * STAMPEDE_REQUESTS:
+        raise SystemExit(f"bench: stampede answers were not all 200: {sorted(set(statuses))}")
+    runs: int = json.loads(request(f"{base}/bench/runs")[2]) - before
+    return runs
+
+
+def remove_redis_keys(project: Project, env: dict[str, str], prefix: str) -> None:
+    script = (
+        "import os, redis; r = redis.Redis.from_url(os.environ['REDIS_URL']); "
+        f"[r.delete(k) for k in r.scan_iter(match='{prefix}*')]"
+    )
+    run([str(project.path / ".venv" / "bin" / "python"), "-c", script], project.path, env)
+
+
+def measure_backend(
+    backend: str, project: Project, wrk: str, seconds: int, rounds: int, work: Path
+) -> dict[str, Any]:
+    prefix = f"bench-{secrets.token_hex(6)}"
+    env = clean_environment() | {
+        "ENVIRONMENT": "production",
+        "LOG_LEVEL": "WARNING",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{work / backend}.db",
+        "CACHE_PREFIX": prefix,
+        "BENCH_PACKAGE": project.package,
+        "BENCH_BACKEND": backend,
+        "BENCH_PAYLOAD": str(work / f"{backend}-payload.json"),
+    }
+    if backend == "redis":
+        env["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    python = str(project.path / ".venv" / "bin" / "python")
+    run([python, "-m", project.package, "migrate"], project.path, env)
+    created = run([python, "-m", project.package, "create-user", "bench"], project.path, env)
+    token = created.strip().splitlines()[-1]
+    auth = {"Authorization": f"Bearer {token}"}
+    results: dict[str, Any] = {"loads": {name: [] for name in TARGETS}}
+    try:
+        with ExitStack() as servers:
+            template = servers.enter_context(serving(project, TARGETS["template"], env))
+            for number in range(ITEMS):
+                item = {"name": f"item {number}", "description": f"the benchmark's item {number}"}
+                request(f"{template}/api/items", "POST", item, auth)
+            items = request(f"{template}/api/items", headers=auth)[2]
+            # The other two serve exactly this payload.
+            (work / f"{backend}-payload.json").write_bytes(items)
+            naive = servers.enter_context(serving(project, TARGETS["naive"], env))
+            limit = servers.enter_context(serving(project, TARGETS["limit"], env))
+            bases = {"limit": limit, "naive": naive, "template": template}
+            for name, base in bases.items():
+                # Warm up: the first call is a MISS; the load then measures HITs.
+                request(f"{base}/api/items", headers=auth)
+                status, headers, body = request(f"{base}/api/items", headers=auth)
+                if name != "limit" and headers.get("x-fastapi-cache") != "HIT":
+                    raise SystemExit(f"bench: {name} did not answer from the cache")
+                if json.loads(body) != json.loads(items):
+                    raise SystemExit(f"bench: {name} serves a different payload")
+                drive(wrk, f"{base}/api/items", token, 2, 32)
+            for round_number in range(rounds):
+                for name, base in bases.items():
+                    load = drive(wrk, f"{base}/api/items", token, seconds, 32)
+                    log(f"{backend} {name} round {round_number + 1}: {load.requests_per_second:.0f} req/s")
+                    results["loads"][name].append(asdict(load))
+            results["stampede_body_runs"] = {
+                "naive": stampede(naive, None),
+                "template": stampede(template, None),
+            }
+    finally:
+        if backend == "redis":
+            remove_redis_keys(project, env, prefix)
+    results["payload_bytes"] = len(items)
+    return results
+
+
+def best(loads: list[dict[str, Any]]) -> dict[str, Any]:
+    return max(loads, key=lambda load: load["requests_per_second"])
+
+
+def summarize(backend: str, results: dict[str, Any]) -> dict[str, Any]:
+    limit, naive, template = (best(results["loads"][name]) for name in TARGETS)
+    return {
+        "backend": backend,
+        "limit": limit,
+        "naive": naive,
+        "template_hit": template,
+        "hit_vs_limit": template["requests_per_second"] / limit["requests_per_second"],
+        "hit_vs_naive": template["requests_per_second"] / naive["requests_per_second"],
+        "hit_p99_vs_limit_p99": template["p99_ms"] / limit["p99_ms"],
+        "stampede_body_runs": results["stampede_body_runs"],
+        "payload_bytes": results["payload_bytes"],
+        "failures": sum(
+            load["failures"] for loads in results["loads"].values() for load in loads
+        ),
+    }
+
+
+def timed_suite(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    run(args, cwd, env, timeout=3600)
+    return time.perf_counter() - started
+
+
+def table(summaries: list[dict[str, Any]]) -> str:
+    lines = [
+        "| backend | endpoint | req/s | p50 ms | p99 ms |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    labels = {
+        "limit": "(a) no cache, no work",
+        "naive": "(b) fastapi-cache2 quick start, HIT",
+        "template_hit": "(c) template, HIT",
+    }
+    for summary in summaries:
+        for key, label in labels.items():
+            load = summary[key]
+            lines.append(
+                f"| {summary['backend']} | {label} | {load['requests_per_second']:.0f} | "
+                f"{load['p50_ms']:.2f} | {load['p99_ms']:.2f} |"
+            )
+    lines.append("")
+    lines.append("| backend | c/a | c/b | p99 c/a | stampede runs: naive / template |")
+    lines.append("| --- | ---: | ---: | ---: | ---: |")
+    for summary in summaries:
+        runs = summary["stampede_body_runs"]
+        lines.append(
+            f"| {summary['backend']} | {summary['hit_vs_limit']:.2f} | "
+            f"{summary['hit_vs_naive']:.2f} | {summary['hit_p99_vs_limit_p99']:.2f} | "
+            f"{runs['naive']} / {runs['template']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="length of each load (default 10)")
+    parser.add_argument("--rounds", type=int, default=2, help="loads per endpoint; best is kept")
+    parser.add_argument(
+        "--skip-template-suite", action="store_true", help="do not time the template's suite"
+    )
+    options = parser.parse_args()
+    wrk = ensure_wrk()
+    report: dict[str, Any] = {"seconds_per_load": options.seconds, "rounds": options.rounds}
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        work = Path(scratch)
+        summaries = []
+        projects = {}
+        for backend in ("redis", "memory"):
+            log(f"baking and installing the {backend} project")
+            projects[backend] = project = bake_and_install(backend, work)
+            log(f"measuring {backend}")
+            results = measure_backend(backend, project, wrk, options.seconds, options.rounds, work)
+            summaries.append(summarize(backend, results))
+        report["backends"] = summaries
+        default = projects["redis"]
+        report["bake_seconds"] = default.bake_seconds
+        report["install_seconds"] = default.install_seconds
+        log("timing the default project's test suite")
+        baked_env = clean_environment()
+        report["baked_suite_seconds"] = timed_suite(
+            [UV, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
+            default.path,
+            baked_env,
+        )
+    if not options.skip_template_suite:
+        log("timing the template's test suite (several minutes)")
+        report["template_suite_seconds"] = timed_suite(
+            [UV, "run", "--locked", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"],
+            TEMPLATE_ROOT,
+            clean_environment(),
+        )
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(table(report["backends"]))
+    print()
+    for name in ("bake_seconds", "install_seconds", "baked_suite_seconds", "template_suite_seconds"):
+        if name in report:
+            print(f"{name}: {report[name]:.1f}")
+    print()
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
