@@ -11,6 +11,7 @@ time and the template suite's time. Prints a table and JSON (also written to .be
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import secrets
@@ -20,12 +21,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,6 @@ from tests.baking import UV, clean_environment, find_python  # noqa: E402
 BENCH_DIR = TEMPLATE_ROOT / "bench"
 RESULTS_DIR = TEMPLATE_ROOT / ".bench"
 PYTHON_VERSION = "3.12"
-ITEMS = 25
 STAMPEDE_REQUESTS = 50
 TARGETS = {
     "limit": "targets:limit_app",
@@ -79,6 +78,8 @@ class Project:
     package: str
     bake_seconds: float
     install_seconds: float
+    # The baked project's scripts/bench.py: its server, load and setup helpers.
+    bench: ModuleType
 
 
 def bake_and_install(backend: str, output_dir: Path) -> Project:
@@ -98,107 +99,31 @@ def bake_and_install(backend: str, output_dir: Path) -> Project:
     run([UV, "sync", "--quiet", "--python", find_python(PYTHON_VERSION)], path, env)
     installed = time.perf_counter()
     package = next(path.glob("src/*/__init__.py")).parent.name
-    return Project(path, package, baked - started, installed - baked)
+    return Project(path, package, baked - started, installed - baked, load_bench(path, backend))
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def request(
-    url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    all_headers = {"Content-Type": "application/json"} | (headers or {})
-    req = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-    with urllib.request.urlopen(req, timeout=30) as response:
-        return response.status, dict(response.headers), response.read()
+def load_bench(project: Path, name: str) -> ModuleType:
+    module_name = f"baked_bench_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, project / "scripts" / "bench.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"bench: no scripts/bench.py in {project}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
 
 
-@contextmanager
-def serving(project: Project, target: str, env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    uvicorn = project.path / ".venv" / "bin" / "uvicorn"
-    command = [str(uvicorn), "--factory", target, "--app-dir", str(BENCH_DIR)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    command += ["--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=project.path, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                request(f"{base}/docs")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"bench: {target} did not start") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-@dataclass
-class Load:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    failures: int
-
-
-def milliseconds(value: str) -> float:
-    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
-        if value.endswith(unit):
-            return float(value[: -len(unit)]) * factor
-    raise ValueError(value)
-
-
-def drive(wrk: str, url: str, token: str | None, seconds: int, connections: int) -> Load:
-    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if token:
-        command += ["-H", f"Authorization: Bearer {token}"]
-    output = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=True
-    ).stdout
-    fields: dict[str, str] = {}
-    failures = 0
-    for line in output.splitlines():
-        words = line.split()
-        if line.strip().startswith(("50%", "99%")):
-            fields[words[0]] = words[1]
-        elif line.startswith("Requests/sec:"):
-            fields["rps"] = words[1]
-        elif "requests in" in line:
-            fields["requests"] = words[0]
-        elif line.strip().startswith(("Non-2xx", "Socket errors")):
-            failures += sum(int(word.strip(",")) for word in words if word.strip(",").isdigit())
-    return Load(
-        requests_per_second=float(fields["rps"]),
-        p50_ms=milliseconds(fields["50%"]),
-        p99_ms=milliseconds(fields["99%"]),
-        requests=int(fields["requests"]),
-        failures=failures,
-    )
-
-
-def stampede(base: str, token: str | None) -> int:
+def stampede(tools: ModuleType, base: str) -> int:
     """How many times the body ran for STAMPEDE_REQUESTS concurrent cold requests of one key."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = tools.request
     before = json.loads(request(f"{base}/bench/runs")[2])
     url = f"{base}/bench/slow?round={secrets.randbelow(10**9)}"
     start = threading.Barrier(STAMPEDE_REQUESTS)
 
     def call(_: int) -> int:
         start.wait()
-        return request(url, headers=headers)[0]
+        status: int = request(url)[0]
+        return status
 
     with ThreadPoolExecutor(STAMPEDE_REQUESTS) as pool:
         statuses = list(pool.map(call, range(STAMPEDE_REQUESTS)))
@@ -217,8 +142,9 @@ def remove_redis_keys(project: Project, env: dict[str, str], prefix: str) -> Non
 
 
 def measure_backend(
-    backend: str, project: Project, wrk: str, seconds: int, rounds: int, work: Path
+    backend: str, project: Project, seconds: int, rounds: int, work: Path
 ) -> dict[str, Any]:
+    tools = project.bench
     prefix = f"bench-{secrets.token_hex(6)}"
     env = clean_environment() | {
         "ENVIRONMENT": "production",
@@ -233,40 +159,42 @@ def measure_backend(
     if backend == "redis":
         env["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     python = str(project.path / ".venv" / "bin" / "python")
-    run([python, "-m", project.package, "migrate"], project.path, env)
-    created = run([python, "-m", project.package, "create-user", "bench"], project.path, env)
-    token = created.strip().splitlines()[-1]
+    token = tools.create_bench_user(env, project.path, python)
     auth = {"Authorization": f"Bearer {token}"}
     results: dict[str, Any] = {"loads": {name: [] for name in TARGETS}}
+
+    def serve(name: str) -> Any:
+        app_dir = ["--app-dir", str(BENCH_DIR)]
+        return tools.serving(TARGETS[name], env, project.path, app_dir, python)
+
     try:
         with ExitStack() as servers:
-            template = servers.enter_context(serving(project, TARGETS["template"], env))
-            for number in range(ITEMS):
-                item = {"name": f"item {number}", "description": f"the benchmark's item {number}"}
-                request(f"{template}/api/items", "POST", item, auth)
-            items = request(f"{template}/api/items", headers=auth)[2]
+            template = servers.enter_context(serve("template"))
+            items = tools.seed_items(template, token)
             # The other two serve exactly this payload.
             (work / f"{backend}-payload.json").write_bytes(items)
-            naive = servers.enter_context(serving(project, TARGETS["naive"], env))
-            limit = servers.enter_context(serving(project, TARGETS["limit"], env))
-            bases = {"limit": limit, "naive": naive, "template": template}
+            bases = {
+                "limit": servers.enter_context(serve("limit")),
+                "naive": servers.enter_context(serve("naive")),
+                "template": template,
+            }
             for name, base in bases.items():
-                # Warm up: the first call is a MISS; the load then measures HITs.
-                request(f"{base}/api/items", headers=auth)
-                status, headers, body = request(f"{base}/api/items", headers=auth)
+                # Warm up: the first call is a MISS; the loads then measure HITs.
+                tools.request(f"{base}/api/items", headers=auth)
+                _, headers, body = tools.request(f"{base}/api/items", headers=auth)
                 if name != "limit" and headers.get("x-fastapi-cache") != "HIT":
                     raise SystemExit(f"bench: {name} did not answer from the cache")
                 if json.loads(body) != json.loads(items):
                     raise SystemExit(f"bench: {name} serves a different payload")
-                drive(wrk, f"{base}/api/items", token, 2, 32)
+                tools.drive(f"{base}/api/items", token, 2)
             for round_number in range(rounds):
                 for name, base in bases.items():
-                    load = drive(wrk, f"{base}/api/items", token, seconds, 32)
-                    log(f"{backend} {name} round {round_number + 1}: {load.requests_per_second:.0f} req/s")
+                    load = tools.drive(f"{base}/api/items", token, seconds)
+                    rate = load.requests_per_second
+                    log(f"{backend} {name} round {round_number + 1}: {rate:.0f} req/s")
                     results["loads"][name].append(asdict(load))
             results["stampede_body_runs"] = {
-                "naive": stampede(naive, None),
-                "template": stampede(template, None),
+                name: stampede(tools, bases[name]) for name in ("naive", "template")
             }
     finally:
         if backend == "redis":
@@ -291,9 +219,7 @@ def summarize(backend: str, results: dict[str, Any]) -> dict[str, Any]:
         "hit_p99_vs_limit_p99": template["p99_ms"] / limit["p99_ms"],
         "stampede_body_runs": results["stampede_body_runs"],
         "payload_bytes": results["payload_bytes"],
-        "failures": sum(
-            load["failures"] for loads in results["loads"].values() for load in loads
-        ),
+        "failures": sum(load["failures"] for loads in results["loads"].values() for load in loads),
     }
 
 
@@ -341,7 +267,7 @@ def main() -> int:
         "--skip-template-suite", action="store_true", help="do not time the template's suite"
     )
     options = parser.parse_args()
-    wrk = ensure_wrk()
+    ensure_wrk()
     report: dict[str, Any] = {"seconds_per_load": options.seconds, "rounds": options.rounds}
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         work = Path(scratch)
@@ -351,7 +277,7 @@ def main() -> int:
             log(f"baking and installing the {backend} project")
             projects[backend] = project = bake_and_install(backend, work)
             log(f"measuring {backend}")
-            results = measure_backend(backend, project, wrk, options.seconds, options.rounds, work)
+            results = measure_backend(backend, project, options.seconds, options.rounds, work)
             summaries.append(summarize(backend, results))
         report["backends"] = summaries
         default = projects["redis"]
@@ -375,7 +301,8 @@ def main() -> int:
     (RESULTS_DIR / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(table(report["backends"]))
     print()
-    for name in ("bake_seconds", "install_seconds", "baked_suite_seconds", "template_suite_seconds"):
+    timings = ("bake_seconds", "install_seconds", "baked_suite_seconds", "template_suite_seconds")
+    for name in timings:
         if name in report:
             print(f"{name}: {report[name]:.1f}")
     print()

@@ -107,7 +107,7 @@ class BakedProject:
         """ruff check, ruff format --check and (unless types=False) mypy --strict must pass."""
         checks = [("ruff", "check", "."), ("ruff", "format", "--check", ".")]
         if types:
-            checks.append(("mypy", "src", "tests"))
+            checks.append(("mypy", "src", "tests", "scripts"))
         for check in checks:
             result = self.tool(*check)
             assert result.returncode == 0, result.explain()
