@@ -23,10 +23,11 @@ services:  ## Start Redis, PostgreSQL and memcached unless they already answer
 demo: .venv/.synced services  ## Bake the default project into .demo/, install it and serve it
 	UV=$(UV) scripts/demo.sh
 
+# mypy leaves out bench/targets.py: it runs inside a baked project, whose environment has
+# FastAPI; the template's does not.
 lint: .venv/.synced  ## ruff and mypy --strict on the template's own code
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
-	# bench/targets.py runs inside a baked project, whose environment has FastAPI; this one does not.
 	$(UV) run --locked mypy answer_validation.py hooks tests bench/run.py
 
 test: lint services  ## Everything: the template's lint, then every bake and baked test suite
