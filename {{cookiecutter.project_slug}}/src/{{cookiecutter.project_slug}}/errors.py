@@ -5,6 +5,7 @@ written for FastAPI keep working; `request_id` finds the log lines of the failed
 Validation problems are returned without the submitted values: those can be large or secret.
 """
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,11 +13,24 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from {{ cookiecutter.project_slug }}.context import current_request_id
 
+logger = logging.getLogger(__name__)
+
 VALIDATION_PROBLEM_KEYS = ("loc", "msg", "type")
+# What an unreachable or restarting database raises: the driver's own connection errors (asyncpg
+# raises ConnectionRefusedError as it is) and SQLAlchemy's wrappers of them.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    sqlalchemy_errors.OperationalError,
+    sqlalchemy_errors.InterfaceError,
+    sqlalchemy_errors.TimeoutError,
+)
+DATABASE_RETRY_AFTER_SECONDS = "5"
 
 
 class ErrorResponse(BaseModel):
@@ -53,3 +67,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             status.HTTP_422_UNPROCESSABLE_CONTENT, validation_problems(exc.errors())
         )
+
+    for error_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error_class, database_unavailable)
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The type names only: SQLAlchemy's messages quote the statement and its parameters.
+    cause = getattr(exc, "orig", None)
+    logger.warning(
+        "database unreachable (%s%s); answering 503",
+        type(exc).__name__,
+        f" from {type(cause).__name__}" if cause is not None else "",
+    )
+    return error_response(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "The database is unreachable; try again shortly",
+        {"Retry-After": DATABASE_RETRY_AFTER_SECONDS},
+    )

@@ -20,7 +20,7 @@ class CacheConnection:
     invalidations: Invalidations | None = None
 
 
-def get_cache(request: Request) -> CacheConnection:
+async def get_cache(request: Request) -> CacheConnection:
     """The cache connection the lifespan opened (dependency)."""
     cache: CacheConnection = request.app.state.cache
     return cache

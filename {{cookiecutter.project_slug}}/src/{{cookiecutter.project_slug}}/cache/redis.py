@@ -6,6 +6,7 @@ the workers keep their local response caches coherent (see local.py).
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -17,6 +18,8 @@ from {{ cookiecutter.project_slug }}.auth import hash_token
 from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection
 from {{ cookiecutter.project_slug }}.cache.local import LocalResponseCache
 from {{ cookiecutter.project_slug }}.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # After the channel broke, subscribe again this much later (meanwhile the local cache is off).
 RESUBSCRIBE_SECONDS = 1.0
@@ -79,8 +82,11 @@ class RedisInvalidations:
                             local.connected()
                         elif message["type"] == "message":
                             local.apply(message["data"].decode())
-            except Exception:  # noqa: S110  # the guarded backend reports the outage
-                pass
+            except Exception as error:  # the channel is down: local copies go off until it is back
+                logger.warning(
+                    "cache invalidation channel lost (%s); local copies off until it is back",
+                    type(error).__name__,
+                )
             finally:
                 local.disconnected()
             await asyncio.sleep(RESUBSCRIBE_SECONDS)

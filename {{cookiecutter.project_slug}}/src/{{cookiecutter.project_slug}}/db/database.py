@@ -21,7 +21,7 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The database the lifespan opened (dependency)."""
     database: Database = request.app.state.database
     return database
