@@ -85,6 +85,19 @@ async def test_invalid_bodies_get_422_and_write_nothing(
         assert await session.scalar(select(func.count()).select_from(Item)) == 0
 
 
+@pytest.mark.parametrize("item_id", ["0", "-1", str(2**31), "99999999999999999999999", "abc"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_an_impossible_item_id_is_a_422_on_every_database(
+    client: AsyncClient, alice: dict[str, str], method: str, item_id: str
+) -> None:
+    body = {"name": "x"} if method == "PUT" else None
+
+    response = await client.request(method, f"/api/items/{item_id}", json=body, headers=alice)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "item_id"]
+
+
 async def test_list_is_paginated_in_creation_order(
     client: AsyncClient, alice: dict[str, str]
 ) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +34,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for code in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN)
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = ERRORS | {
-    status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorResponse}
+    code: {"model": ErrorResponse}
+    # 400: a body that is not JSON at all; 503: maintenance.
+    for code in (status.HTTP_400_BAD_REQUEST, status.HTTP_503_SERVICE_UNAVAILABLE)
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {status.HTTP_404_NOT_FOUND: {"model": ErrorResponse}}
 
@@ -42,6 +45,8 @@ writes = [Depends(refuse_writes_during_maintenance)]
 
 EXPORT_BATCH_SIZE = 500
 NAMESPACE = "items"
+# Ids are 32-bit integer columns; a larger one is a 422, not a database error.
+ItemId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 
 async def get_owned_item(session: AsyncSession, user: UserRead, item_id: int) -> Item:
@@ -83,7 +88,8 @@ async def list_items(
     user: ItemsReaderDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded like ids: the databases refuse an OFFSET beyond 64 bits with an error.
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[ItemRead]:
     query = select(Item).where(Item.owner_id == user.id).order_by(Item.id)
     items = await session.scalars(query.limit(limit).offset(offset))
@@ -110,7 +116,7 @@ async def export_items(session: StreamingSessionDep, user: ItemsReaderDep) -> St
 
 @router.get("/{item_id}", response_model=ItemRead, responses=NOT_FOUND)
 @cached_response(namespace=NAMESPACE, per_user=True)
-async def read_item(item_id: int, user: ItemsReaderDep, session: SessionDep) -> ItemRead:
+async def read_item(item_id: ItemId, user: ItemsReaderDep, session: SessionDep) -> ItemRead:
     return ItemRead.model_validate(await get_owned_item(session, user, item_id))
 
 
@@ -118,7 +124,7 @@ async def read_item(item_id: int, user: ItemsReaderDep, session: SessionDep) -> 
     "/{item_id}", response_model=ItemRead, dependencies=writes, responses=WRITE_ERRORS | NOT_FOUND
 )
 async def replace_item(
-    item_id: int,
+    item_id: ItemId,
     body: ItemWrite,
     user: ItemsWriterDep,
     session: SessionDep,
@@ -141,7 +147,7 @@ async def replace_item(
     responses=WRITE_ERRORS | NOT_FOUND,
 )
 async def delete_item(
-    item_id: int,
+    item_id: ItemId,
     user: ItemsWriterDep,
     session: SessionDep,
     notify: Annotated[Notify, Depends(Webhook("item.deleted"))],

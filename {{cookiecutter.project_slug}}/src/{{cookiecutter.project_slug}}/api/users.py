@@ -8,9 +8,14 @@ from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
 from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
 from {{ cookiecutter.project_slug }}.db.models import User
 from {{ cookiecutter.project_slug }}.db.session import after_commit
+from {{ cookiecutter.project_slug }}.errors import ErrorResponse
 from {{ cookiecutter.project_slug }}.schemas import UserRead
 
-router = APIRouter(prefix="/api", tags=["users"])
+router = APIRouter(
+    prefix="/api",
+    tags=["users"],
+    responses={status.HTTP_401_UNAUTHORIZED: {"model": ErrorResponse}},
+)
 
 
 @router.get("/me", response_model=UserRead)
