@@ -427,7 +427,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(service: Service
             "--checks",
             "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
             "--max-examples",
-            "25",
+            "50",
             # Revoking the token would end the run's authentication halfway.
             "--exclude-path",
             "/api/me/token",

@@ -32,6 +32,14 @@ class ItemWrite(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
 
+    @field_validator("name", "description")
+    @classmethod
+    def refuse_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL cannot store NUL in text; refusing it everywhere keeps databases alike.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 class ItemRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)

@@ -72,8 +72,19 @@ async def test_calls_without_a_valid_token_get_401(
         {"name": "ok", "description": "x" * 2001},
         {"name": "ok", "owner_id": 1},
         {"name": 5},
+        {"name": "nul\u0000inside"},
+        {"name": "ok", "description": "nul\u0000inside"},
     ],
-    ids=["missing-name", "empty-name", "long-name", "long-description", "extra-field", "number"],
+    ids=[
+        "missing-name",
+        "empty-name",
+        "long-name",
+        "long-description",
+        "extra-field",
+        "number",
+        "nul-in-name",
+        "nul-in-description",
+    ],
 )
 async def test_invalid_bodies_get_422_and_write_nothing(
     app: FastAPI, client: AsyncClient, alice: dict[str, str], body: dict[str, object]
