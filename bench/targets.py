@@ -38,14 +38,19 @@ def payload() -> list[Any]:
 
 
 class RunCounter:
-    def __init__(self) -> None:
+    """Counts how often the stampede route's body ran, and serves the count."""
+
+    def __init__(self, app: FastAPI) -> None:
         self.runs = 0
 
+        @app.get("/bench/runs")
+        async def runs() -> int:
+            return self.runs
 
-def add_run_counter(app: FastAPI, counter: RunCounter) -> None:
-    @app.get("/bench/runs")
-    async def runs() -> int:
-        return counter.runs
+    async def slow_body(self, round: int) -> dict[str, int]:
+        self.runs += 1
+        await asyncio.sleep(SLOW_BODY_SECONDS)
+        return {"round": round}
 
 
 def limit_app() -> FastAPI:
@@ -61,7 +66,6 @@ def limit_app() -> FastAPI:
 
 def naive_app() -> FastAPI:
     items = payload()
-    counter = RunCounter()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +83,7 @@ def naive_app() -> FastAPI:
             yield
 
     app = FastAPI(lifespan=lifespan)
+    counter = RunCounter(app)
 
     # The quick start's wiring; an hour's TTL, as for the template, so no entry expires mid-load.
     @app.get("/api/items")
@@ -89,11 +94,8 @@ def naive_app() -> FastAPI:
     @app.get("/bench/slow")
     @cache(expire=60)
     async def slow(round: int) -> dict[str, int]:
-        counter.runs += 1
-        await asyncio.sleep(SLOW_BODY_SECONDS)
-        return {"round": round}
+        return await counter.slow_body(round)
 
-    add_run_counter(app, counter)
     return app
 
 
@@ -101,14 +103,11 @@ def template_app() -> FastAPI:
     main = importlib.import_module(f"{PACKAGE}.main")
     decorator = importlib.import_module(f"{PACKAGE}.cache.decorator")
     app: FastAPI = main.create_app()
-    counter = RunCounter()
+    counter = RunCounter(app)
 
     @app.get("/bench/slow", response_model=dict[str, int])
     @decorator.cached_response(namespace="bench", per_user=False)
     async def slow(round: int) -> dict[str, int]:
-        counter.runs += 1
-        await asyncio.sleep(SLOW_BODY_SECONDS)
-        return {"round": round}
+        return await counter.slow_body(round)
 
-    add_run_counter(app, counter)
     return app

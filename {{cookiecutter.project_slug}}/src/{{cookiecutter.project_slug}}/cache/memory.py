@@ -14,13 +14,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 
 from cachetools import TLRUCache
 
-from {{ cookiecutter.project_slug }}.auth import hash_token
-from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection
-from {{ cookiecutter.project_slug }}.cache.local import LocalResponseCache
+from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection, local_response_cache
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 
@@ -92,13 +89,8 @@ async def ping() -> None:
 @asynccontextmanager
 async def open_cache(settings: Settings) -> AsyncIterator[CacheConnection]:
     store = MemoryStore(settings.memory_cache_max_entries, settings.cache_ttl_seconds)
-    local = None
-    if settings.local_cache_max_bytes:
-        local = LocalResponseCache(
-            settings.local_cache_max_bytes,
-            settings.auth_cache_ttl_seconds,
-            partial(hash_token, secret_key=settings.secret_key),
-        )
+    local = local_response_cache(settings.local_cache_max_bytes, settings)
+    if local is not None:
         # One process, one cache: the backend applies every invalidation here directly, so
         # there is no channel that could miss a message.
         local.connected()

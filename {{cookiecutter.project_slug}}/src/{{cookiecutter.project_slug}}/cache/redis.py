@@ -9,13 +9,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import cast
 
 from redis.asyncio import Redis
 
-from {{ cookiecutter.project_slug }}.auth import hash_token
-from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection
+from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection, local_response_cache
 from {{ cookiecutter.project_slug }}.cache.local import LocalResponseCache
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -113,15 +111,8 @@ async def open_cache(settings: Settings) -> AsyncIterator[CacheConnection]:
     client = create_client(settings)
     subscriber = create_client(settings, subscriber=True)
     invalidations = RedisInvalidations(client, subscriber, f"{settings.cache_prefix}:invalidations")
-    local = None
-    listener = None
-    if settings.local_cache_max_bytes:
-        local = LocalResponseCache(
-            settings.local_cache_max_bytes,
-            settings.auth_cache_ttl_seconds,
-            partial(hash_token, secret_key=settings.secret_key),
-        )
-        listener = asyncio.create_task(invalidations.listen(local))
+    local = local_response_cache(settings.local_cache_max_bytes, settings)
+    listener = None if local is None else asyncio.create_task(invalidations.listen(local))
 
     async def ping() -> None:
         await client.ping()
