@@ -110,6 +110,18 @@ async def test_a_revoked_token_is_not_answered_from_the_copy(
     assert (await client.get("/api/me", headers=alice)).status_code == 401
 
 
+async def test_a_revocation_reaches_copies_filled_with_odd_header_spacing(
+    client: AsyncClient, alice: Headers
+) -> None:
+    spaced = {"Authorization": alice["Authorization"].replace(" ", "   ") + "  "}
+    for _ in range(3):
+        assert (await client.get("/api/me", headers=spaced)).status_code == 200
+
+    assert (await client.delete("/api/me/token", headers=alice)).status_code == 204
+
+    assert (await client.get("/api/me", headers=spaced)).status_code == 401
+
+
 async def test_no_store_goes_past_the_copy(client: AsyncClient, alice: Headers) -> None:
     for _ in range(3):
         await client.get("/api/items", headers=alice)

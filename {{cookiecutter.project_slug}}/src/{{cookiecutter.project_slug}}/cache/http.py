@@ -40,6 +40,15 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     return "*" in candidates or etag in (candidate.removeprefix("W/") for candidate in candidates)
 
 
+async def send_not_modified(headers: MutableHeaders, send: Send) -> None:
+    """A 304 with the response's headers, less those that describe the body it does not carry."""
+    for name in ("content-length", "content-type"):
+        if name in headers:
+            del headers[name]
+    await send({"type": "http.response.start", "status": 304, "headers": headers.raw})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def normalized_request_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     headers = [(name, value) for name, value in scope["headers"] if name != b"cache-control"]
     directives = {
@@ -89,11 +98,7 @@ class HttpCacheMiddleware:
                 headers["cache-control"] = f"private, {headers.get('cache-control', 'max-age=0')}"
                 headers.add_vary_header("Authorization")
             if if_none_match is not None and etag_matches(if_none_match, etag):
-                for name in ("content-length", "content-type"):
-                    if name in headers:
-                        del headers[name]
-                await send({"type": "http.response.start", "status": 304, "headers": headers.raw})
-                await send({"type": "http.response.body", "body": b""})
+                await send_not_modified(headers, send)
                 return
             await send({**start, "headers": headers.raw})
             await send({"type": "http.response.body", "body": bytes(body)})

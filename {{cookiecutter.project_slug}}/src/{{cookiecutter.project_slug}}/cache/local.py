@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +33,7 @@ from {{ cookiecutter.project_slug }}.cache.http import (
     CACHE_STATUS_HEADER,
     canonical_query,
     etag_matches,
+    send_not_modified,
 )
 
 MAX_AGE = re.compile(r"max-age=\d+")
@@ -171,8 +173,12 @@ class LocalCacheMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        key = request_key(cache, headers, scope)
-        if key is None or not cache.enabled or "no-store" in headers.get("cache-control", ""):
+        # Checked first: the key costs an HMAC of the token.
+        if not cache.enabled or "no-store" in headers.get("cache-control", ""):
+            await self.app(scope, receive, send)
+            return
+        key = request_key(cache, headers.get("authorization"), scope)
+        if key is None:
             await self.app(scope, receive, send)
             return
         now = time.monotonic()
@@ -206,13 +212,15 @@ class LocalCacheMiddleware:
                 cache.put(key, entry, state[TICKET])
 
 
-def request_key(cache: LocalResponseCache, headers: Headers, scope: Scope) -> RequestKey | None:
+def request_key(
+    cache: LocalResponseCache, authorization: str | None, scope: Scope
+) -> RequestKey | None:
     """The local key, or None for credentials other than a bearer token (left to the route)."""
-    authorization = headers.get("authorization")
     token = ""
     if authorization is not None:
-        # Parsed as FastAPI's HTTPBearer does.
-        scheme, _, credentials = authorization.partition(" ")
+        # HTTPBearer's own parser: the token hashed here is exactly the one auth.py hashes, so a
+        # revocation names the same token whatever spacing the header had.
+        scheme, credentials = get_authorization_scheme_param(authorization)
         if scheme.lower() != "bearer" or not credentials:
             return None
         token = cache.token_hash(credentials)
@@ -255,9 +263,7 @@ async def send_entry(entry: LocalEntry, if_none_match: str | None, now: float, s
         (CACHE_STATUS_HEADER.encode(), b"HIT"),
     ]
     if if_none_match is not None and etag_matches(if_none_match, entry.etag):
-        kept = [(n, v) for n, v in headers if n not in (b"content-length", b"content-type")]
-        await send({"type": "http.response.start", "status": 304, "headers": kept})
-        await send({"type": "http.response.body", "body": b""})
+        await send_not_modified(MutableHeaders(raw=headers), send)
         return
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": entry.body})
