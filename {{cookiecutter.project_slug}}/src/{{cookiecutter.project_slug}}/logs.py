@@ -4,7 +4,6 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import TextIO
 
 from {{ cookiecutter.project_slug }}.context import current_request_id
 from {{ cookiecutter.project_slug }}.settings import Settings
@@ -38,9 +37,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
-    """Send every log record to `stream` (stderr by default) in the environment's format."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+def configure_logging(settings: Settings) -> None:
+    """Send every log record to stderr in the environment's format."""
+    handler = logging.StreamHandler(sys.stderr)
     handler.name = HANDLER_NAME
     handler.addFilter(RequestIdFilter())
     if settings.environment == "production":
@@ -58,4 +57,3 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
         server_logger.propagate = True
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    return handler
