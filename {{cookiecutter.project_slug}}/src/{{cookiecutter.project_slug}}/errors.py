@@ -17,6 +17,7 @@ from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from {{ cookiecutter.project_slug }}.context import current_request_id
+from {{ cookiecutter.project_slug }}.db.deadlines import DatabaseBusyError
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,10 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     TimeoutError,
     sqlalchemy_errors.OperationalError,
     sqlalchemy_errors.InterfaceError,
-    sqlalchemy_errors.TimeoutError,
 )
+# What a reachable but stuck database raises: a statement or lock wait past the deadline, or no
+# pooled connection free within DATABASE_POOL_TIMEOUT_SECONDS (SQLAlchemy's TimeoutError).
+DATABASE_BUSY: tuple[type[Exception], ...] = (DatabaseBusyError, sqlalchemy_errors.TimeoutError)
 DATABASE_RETRY_AFTER_SECONDS = "5"
 
 
@@ -70,18 +73,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for error_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error_class, database_unavailable)
+    # Registered for the exact classes: the handler of the closest class in an error's MRO runs,
+    # so DatabaseBusyError (an OperationalError) gets this one.
+    for error_class in DATABASE_BUSY:
+        app.add_exception_handler(error_class, database_busy)
 
 
-async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+def database_error_response(problem: str, exc: Exception) -> JSONResponse:
     # The type names only: SQLAlchemy's messages quote the statement and its parameters.
     cause = getattr(exc, "orig", None)
     logger.warning(
-        "database unreachable (%s%s); answering 503",
+        "database %s (%s%s); answering 503",
+        problem,
         type(exc).__name__,
         f" from {type(cause).__name__}" if cause is not None else "",
     )
     return error_response(
         status.HTTP_503_SERVICE_UNAVAILABLE,
-        "The database is unreachable; try again shortly",
+        f"The database is {problem}; try again shortly",
         {"Retry-After": DATABASE_RETRY_AFTER_SECONDS},
     )
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return database_error_response("unreachable", exc)
+
+
+async def database_busy(request: Request, exc: Exception) -> JSONResponse:
+    # The request's session has rolled back by now: nothing it wrote is kept.
+    return database_error_response("busy", exc)

@@ -2,10 +2,20 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from fastapi import Depends, Request
-from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic import (
+{%- if cookiecutter.cache_backend == "memcached" %}
+    AnyUrl,
+{%- endif %}
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -39,7 +49,12 @@ class Settings(BaseSettings):
     # Shown in pg_stat_activity, so the service's connections can be told apart.
     database_application_name: str = "{{ cookiecutter.project_slug }}"
 {%- endif %}
-    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The database deadline: the longest one statement or one lock wait may take before the
+    # request answers 503 (PostgreSQL's statement_timeout and lock_timeout, SQLite's busy timeout).
+    database_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    # The longest a request waits for a pooled connection, or to open one. At most the deadline:
+    # a request must not queue longer for a connection than any statement may run.
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
 {%- if cookiecutter.cache_backend == "redis" %}
 
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
@@ -102,6 +117,17 @@ class Settings(BaseSettings):
         if url.drivername != DATABASE_DRIVER:
             raise ValueError(f"DATABASE_URL must start with {DATABASE_DRIVER}://")
         return value
+
+    @model_validator(mode="after")
+    def require_pool_timeout_within_deadline(self) -> Self:
+        if self.database_pool_timeout_seconds > self.database_statement_timeout_seconds:
+            raise ValueError(
+                f"DATABASE_POOL_TIMEOUT_SECONDS ({self.database_pool_timeout_seconds:g}) must not "
+                "exceed DATABASE_STATEMENT_TIMEOUT_SECONDS "
+                f"({self.database_statement_timeout_seconds:g}): a request would wait longer for "
+                "a connection than the database deadline allows"
+            )
+        return self
 
     @field_validator("webhook_url")
     @classmethod
