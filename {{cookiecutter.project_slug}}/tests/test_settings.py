@@ -73,3 +73,13 @@ async def test_the_lifespan_uses_the_get_settings_override(
     # The app fixture overrides get_settings; the lifespan must have used that override.
     assert FastAPICache.get_prefix() == settings.cache_prefix
     assert FastAPICache.get_expire() == settings.cache_ttl_seconds
+
+
+def test_a_pool_timeout_beyond_the_database_deadline_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="must not exceed DATABASE_STATEMENT_TIMEOUT_SECONDS"):
+        Settings(
+            _env_file=None,
+            secret_key=TEST_SECRET_KEY,
+            database_statement_timeout_seconds=2,
+            database_pool_timeout_seconds=3,
+        )

@@ -38,3 +38,16 @@ async def isolated_database_url() -> AsyncIterator[str]:
 
 def unreachable_database_url() -> str:
     return f"postgresql+asyncpg://postgres@127.0.0.1:{unused_tcp_port()}/unreachable"
+
+
+@asynccontextmanager
+async def items_locked(url: str) -> AsyncIterator[None]:
+    """Hold the items table locked from a connection of our own: reads and writes wait."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("LOCK TABLE items IN ACCESS EXCLUSIVE MODE"))
+            yield
+            await connection.rollback()
+    finally:
+        await engine.dispose()
