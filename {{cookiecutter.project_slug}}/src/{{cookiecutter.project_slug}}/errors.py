@@ -82,6 +82,8 @@ def install_error_handlers(app: FastAPI) -> None:
 def database_error_response(problem: str, exc: Exception) -> JSONResponse:
     # The type names only: SQLAlchemy's messages quote the statement and its parameters.
     cause = getattr(exc, "orig", None)
+    # SQLAlchemy's asyncpg adapter wraps the driver's error once more: name the driver's.
+    cause = getattr(cause, "__cause__", None) or cause
     logger.warning(
         "database %s (%s%s); answering 503",
         problem,
