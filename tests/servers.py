@@ -93,10 +93,29 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres:{self.PASSWORD}@127.0.0.1:{self.port}/{database}"
 
-    def _run(self, *command: str) -> str:
+    def _command(self, *command: str) -> list[str]:
         prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
+        return [*prefix, *command]
+
+    def _psql(self, database: str, statement: str) -> list[str]:
+        return [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-At",
+            "-c",
+            statement,
+        ]
+
+    def _run(self, *command: str) -> str:
         result = subprocess.run(
-            [*prefix, *command], capture_output=True, text=True, timeout=120, check=False
+            self._command(*command), capture_output=True, text=True, timeout=120, check=False
         )
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
@@ -120,20 +139,24 @@ class PostgresServer:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def sql(self, statement: str, database: str = "postgres") -> str:
-        return self._run(
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-At",
-            "-c",
-            statement,
-        ).strip()
+        return self._run(*self._psql(database, statement)).strip()
+
+    def hold(self, statement: str, database: str, seconds: float) -> subprocess.Popen[bytes]:
+        """Run `statement` (a LOCK, say) in a transaction that stays open `seconds` in the
+        background; its session is named `holder`, for `release`."""
+        transaction = f"BEGIN; {statement}; SELECT pg_sleep({seconds}); ROLLBACK"
+        return subprocess.Popen(
+            self._command(*self._psql(database, transaction)),
+            env={**os.environ, "PGAPPNAME": "holder"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def release(self, holder: subprocess.Popen[bytes]) -> None:
+        """End `hold`'s transaction now: its locks go with its session."""
+        holders = "SELECT pid FROM pg_stat_activity WHERE application_name = 'holder'"
+        self.sql(f"SELECT pg_terminate_backend(pid) FROM ({holders}) AS holders")
+        holder.wait(timeout=START_SECONDS)
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

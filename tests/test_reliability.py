@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reliability")]
 
 WORKERS = 2
 PYTHON_VERSION = "3.12"
+DATABASE_DEADLINE_SECONDS = 3
 
 
 @dataclass
@@ -141,6 +142,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "CACHE_PREFIX": package,
         # Short enough that a test sees the pool give up on a stopped server.
         "DATABASE_POOL_TIMEOUT_SECONDS": "3",
+        "DATABASE_STATEMENT_TIMEOUT_SECONDS": str(DATABASE_DEADLINE_SECONDS),
     }
     service = Service(project, package, env, redis, postgres, output / "service.log")
     service.python("migrate")
@@ -285,6 +287,82 @@ def test_a_postgres_outage_is_a_clear_503_and_the_service_recovers(service: Serv
     assert ready.status_code == 503
     assert "database" in ready.json()["failing"]
     assert recovered_after is not None
+
+
+def test_a_locked_table_answers_uncached_requests_within_the_database_deadline(
+    service: Service,
+) -> None:
+    """A migration or a long transaction holds `items`: what needs the table gives up at the
+    deadline with a 503 and writes nothing; what the cache holds keeps answering."""
+    alice = service.auth("alice")
+    items = f"{service.base}/api/items"
+    item = requests.post(items, json={"name": "alice-before-lock"}, headers=alice, timeout=30)
+    one = f"{items}/{item.json()['id']}"
+    assert requests.get(one, headers=alice, timeout=30).status_code == 200  # now cached
+    rows = "SELECT id, name, description, updated_at FROM items ORDER BY id"
+    before = service.postgres.sql(rows, service.package)
+    uncached: list[tuple[str, str, dict[str, Any]]] = [
+        ("PUT", one, {"json": {"name": "alice-during-lock"}}),
+        ("POST", items, {"json": {"name": "alice-during-lock"}}),
+        ("DELETE", one, {}),
+        ("GET", items, {"headers": {"Cache-Control": "no-store"}}),
+    ] * 3  # 12 at once: fewer than one worker's pool, so none waits for a connection
+    timed: list[tuple[str, Outcome, float]] = []
+
+    def send(method: str, url: str, options: dict[str, Any]) -> None:
+        headers = alice | options.pop("headers", {})
+        started = time.monotonic()
+        with requests.Session() as session:
+            outcome = call(session, method, url, headers=headers, **options)
+        timed.append((method, outcome, time.monotonic() - started))
+
+    lock = "LOCK TABLE items IN ACCESS EXCLUSIVE MODE"
+    holder = service.postgres.hold(lock, service.package, seconds=60)
+    try:
+        granted = (
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = 'items' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+        )
+        deadline = time.monotonic() + 10
+        while service.postgres.sql(granted, service.package) != "1":
+            assert time.monotonic() < deadline, "the lock was never granted"
+            time.sleep(0.05)
+        threads = [
+            threading.Thread(target=send, args=(method, url, dict(options)))
+            for method, url, options in uncached
+        ]
+        for thread in threads:
+            thread.start()
+        started = time.monotonic()
+        cached = requests.get(one, headers=alice, timeout=30)
+        cached_seconds = time.monotonic() - started
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        service.postgres.release(holder)
+    after = service.postgres.sql(rows, service.package)
+
+    report(
+        "locked table",
+        deadline_s=DATABASE_DEADLINE_SECONDS,
+        uncached=[
+            (method, outcome.status, round(seconds, 2)) for method, outcome, seconds in timed
+        ],
+        cached=(cached.status_code, round(cached_seconds, 2)),
+    )
+    assert len(timed) == len(uncached)
+    for method, outcome, seconds in timed:
+        assert outcome.status in {503, 504}, (method, outcome.status, outcome.error)
+        assert seconds < DATABASE_DEADLINE_SECONDS + 2, (method, seconds)
+        assert outcome.headers["retry-after"]
+        body = json.loads(outcome.body)
+        assert body == {"detail": body["detail"], "request_id": outcome.headers["x-request-id"]}
+        for secret in service.unshowable():
+            assert secret.encode() not in outcome.body
+    assert cached.status_code == 200
+    assert cached.headers["x-fastapi-cache"] == "HIT"
+    assert cached_seconds < 1
+    assert after == before  # nothing half-written
 
 
 def test_a_soak_of_mixed_reads_and_writes(service: Service) -> None:
