@@ -30,8 +30,10 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
         for database in ("sqlite", "postgresql")
     },
     "ci": {
+        # .github holds the workflow and Dependabot's configuration; GitLab has no Dependabot,
+        # so its projects get Renovate's configuration instead.
         "github": [Path(".github")],
-        "gitlab": [Path(".gitlab-ci.yml")],
+        "gitlab": [Path(".gitlab-ci.yml"), Path("renovate.json")],
         "none": [],
     },
     "docker": {
