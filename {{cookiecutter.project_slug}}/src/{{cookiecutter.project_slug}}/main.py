@@ -8,7 +8,7 @@ from functools import partial
 from fastapi import FastAPI
 from fastapi_cache import FastAPICache
 
-from {{ cookiecutter.project_slug }}.api import health, items, users
+from {{ cookiecutter.project_slug }}.api import health, items, stats, upstream, users
 from {{ cookiecutter.project_slug }}.auth import hash_token
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.edge import EdgeCacheMiddleware
@@ -88,6 +88,8 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(items.router)
+    app.include_router(stats.router)
+    app.include_router(upstream.router)
     return app
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, HttpUrl, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # SecretStr: webhook URLs often carry a token.
     webhook_url: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    # An upstream whose status GET /api/upstream reports (cached across workers); unset: 404.
+    # SecretStr: such URLs often carry a token.
+    upstream_status_url: SecretStr | None = None
     # The one outgoing HTTP client (webhooks and any upstream you add) is bounded by these.
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     http_max_connections: int = Field(default=20, ge=1)
@@ -107,14 +110,15 @@ class Settings(BaseSettings):
             raise ValueError(f"DATABASE_URL must start with {DATABASE_DRIVER}://")
         return value
 
-    @field_validator("webhook_url")
+    @field_validator("webhook_url", "upstream_status_url")
     @classmethod
-    def require_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+    def require_http_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
             try:
                 HttpUrl(value.get_secret_value())
             except ValidationError:
-                raise ValueError("WEBHOOK_URL must be an http:// or https:// URL") from None
+                name = (info.field_name or "the URL").upper()
+                raise ValueError(f"{name} must be an http:// or https:// URL") from None
         return value
 {%- if cookiecutter.cache_backend == "memcached" %}
 

@@ -18,6 +18,7 @@ from tests.cache import outage_proxy
 from tests.cache.{{ cookiecutter.cache_backend }}_service import server_address, settings_for_server
 from tests.conftest import SettingsFactory, running, wait_until
 from tests.ports import unused_tcp_port
+from tests.upstream import running_upstream
 
 pytestmark = pytest.mark.anyio
 
@@ -107,3 +108,18 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
     assert len(cache_warnings) == 1
     assert cache_warnings[0].exc_info is None
     assert resumed.headers["x-fastapi-cache"] == "HIT"
+
+
+async def test_an_upstream_answer_is_shared_by_every_instance(
+    make_settings: SettingsFactory, make_app: Callable[[Settings], FastAPI]
+) -> None:
+    async with running_upstream() as upstream:
+        upstream.status_code, upstream.body = 200, b'{"status":"green"}'
+        settings = make_settings(upstream_status_url=f"{upstream.url}/status")
+        answers = []
+        for _ in range(2):  # two instances, as two workers or two hosts would be
+            async with running(make_app(settings)) as client:
+                answers.append(await client.get("/api/upstream"))
+
+    assert [answer.json() for answer in answers] == [{"status": "green"}] * 2
+    assert len(upstream.received) == 1

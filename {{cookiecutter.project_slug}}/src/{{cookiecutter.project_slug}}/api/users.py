@@ -1,8 +1,8 @@
 """The caller's own account."""
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from {{ cookiecutter.project_slug }}.api.deps import CacheDep, CurrentUserDep, SessionDep, SettingsDep
+from {{ cookiecutter.project_slug }}.api.deps import CurrentUserDep, SessionDep, SettingsDep
 from {{ cookiecutter.project_slug }}.auth import hash_token, new_token
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
 from {{ cookiecutter.project_slug }}.cache.invalidation import invalidate_on_commit
@@ -30,7 +30,7 @@ async def read_me(user: CurrentUserDep) -> UserRead:
     responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorResponse}},
 )
 async def revoke_token(
-    user: CurrentUserDep, session: SessionDep, cache: CacheDep, settings: SettingsDep
+    user: CurrentUserDep, session: SessionDep, request: Request, settings: SettingsDep
 ) -> Response:
     """Revoke the caller's token at once, on every worker; `create-user` makes a new user.
 
@@ -40,5 +40,5 @@ async def revoke_token(
     stored = await session.get_one(User, user.id)
     # Replace the hash with one of a token nobody knows: the old token matches nothing.
     stored.token_hash = hash_token(new_token(user.id), settings.secret_key)
-    invalidate_on_commit(session, cache, IDENTITY, user_id=user.id)
+    invalidate_on_commit(request, IDENTITY, user_id=user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

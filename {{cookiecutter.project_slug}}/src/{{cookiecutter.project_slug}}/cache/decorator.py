@@ -10,11 +10,10 @@ the edge, one computation per key (flight.py) released even when the function ra
 `expire` read at call time (fastapi-cache2 freezes a defaulted `expire` at the first call).
 """
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar, get_type_hints
+from typing import Any, ParamSpec, TypeVar, cast, get_type_hints
 
 from fastapi import Request, Response
 from fastapi_cache import FastAPICache
@@ -97,6 +96,17 @@ def key_for_request(policy: CachePolicy, request: Request, kwargs: dict[str, Any
     return f"{namespace_key}:{keys.request_digest(request.scope, token_hash)}"
 
 
+# Arguments of these types (and tuples of them) are data that selects a result; anything else
+# (a client, a session) says how to compute it and stays out of the key.
+PLAIN = (str, int, float, bool, type(None))
+
+
+def plain(value: object) -> bool:
+    if isinstance(value, tuple):
+        return all(plain(item) for item in value)
+    return isinstance(value, PLAIN)
+
+
 async def function_key(
     func: Callable[..., Any],
     namespace: str = "",
@@ -106,11 +116,12 @@ async def function_key(
     args: tuple[Any, ...] = (),
     kwargs: dict[str, Any] | None = None,
 ) -> str:
-    """A key for a plain function: a shared namespace and the function's arguments."""
+    """A plain function's key: its shared namespace, its name and its plain-data arguments."""
     name = namespace.rpartition(":")[2]
-    call = f"{func.__module__}.{func.__qualname__}{args!r}{sorted((kwargs or {}).items())!r}"
+    data = [repr(arg) for arg in args if plain(arg)]
+    data += [f"{key}={value!r}" for key, value in sorted((kwargs or {}).items()) if plain(value)]
     namespace_key = keys.namespace_key(FastAPICache.get_prefix(), keys.shared_partition(name), name)
-    return f"{namespace_key}:{hashlib.sha256(call.encode()).hexdigest()}"
+    return f"{namespace_key}:{keys.digest(func.__module__, func.__qualname__, *data)}"
 
 
 # TypeVars rather than PEP 695 parameters: the same file serves Python 3.11.
@@ -171,14 +182,17 @@ def cached_response(
 
 def cached(
     *, namespace: str, expire: int | None = None
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R | Response]]]:
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Cache a plain async function's result, shared by every worker, in a shared namespace.
 
     Keyed by the function and its arguments (their repr); `clear(namespace=...)` on the backend
     invalidates it.
     """
 
-    def decorate(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Response]]:
-        return cached_call(function, namespace, expire, function_key)
+    def decorate(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        # Without a request, fastapi-cache2 never answers with a Response (a 304).
+        return cast(
+            "Callable[P, Awaitable[R]]", cached_call(function, namespace, expire, function_key)
+        )
 
     return decorate

@@ -20,17 +20,23 @@ after a 2xx is the one thing this template never trades for availability.
 
 from functools import partial
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Request
 
 from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.db.session import after_commit, before_commit
 
 
-def invalidate_on_commit(
-    session: AsyncSession, cache: ResponseCache, namespace: str, *, user_id: int | None = None
-) -> None:
-    """Invalidate `namespace` around `session`'s commit: one user's part, or the shared one."""
+def invalidate_on_commit(request: Request, namespace: str, *, user_id: int | None = None) -> None:
+    """Invalidate `namespace` around the request's commit: `user_id`'s part, or the shared one.
+
+    The request's session is the one SessionDep keeps on `request.state.session`, so the route
+    must depend on SessionDep.
+    """
+    session = getattr(request.state, "session", None)
+    if session is None:
+        raise RuntimeError("invalidate_on_commit needs a route that depends on SessionDep")
+    cache: ResponseCache = request.app.state.cache
     if user_id is None:
         partition = keys.shared_partition(namespace)
     else:

@@ -98,10 +98,9 @@ def create_client(settings: Settings, *, subscriber: bool = False) -> Redis:
         settings.redis_url.get_secret_value(),
         # Values are bytes; with decoded responses every stored response would be mangled.
         decode_responses=False,
-        # The subscription is no request's business: it may take as long as a health check.
-        socket_connect_timeout=settings.health_check_timeout_seconds
-        if subscriber
-        else settings.cache_timeout_seconds,
+        # A new connection may take longer than a command on a busy host; what a request waits
+        # is bounded by CACHE_TIMEOUT_SECONDS anyway (cache/guard.py).
+        socket_connect_timeout=settings.health_check_timeout_seconds,
         # A subscription waits for messages indefinitely; its health checks find dead links.
         socket_timeout=None if subscriber else settings.cache_timeout_seconds,
         health_check_interval=SUBSCRIPTION_CHECK_SECONDS if subscriber else 0,
