@@ -17,6 +17,10 @@ from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import creat
 from {{ cookiecutter.project_slug }}.errors import install_error_handlers
 from {{ cookiecutter.project_slug }}.http_client import open_http_client
 from {{ cookiecutter.project_slug }}.logs import configure_logging
+from {{ cookiecutter.project_slug }}.middleware.body_limit import (
+    RequestBodyLimitMiddleware,
+    document_request_body_limit,
+)
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 
@@ -72,10 +76,12 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    document_request_body_limit(app)
     # The last one added runs first: the request id must exist before anything else runs, and
     # the local cache stores what HttpCacheMiddleware has finished.
     app.add_middleware(HttpCacheMiddleware)
     app.add_middleware(LocalCacheMiddleware)
+    app.add_middleware(RequestBodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     cache_warning_interval_seconds: float = Field(default=30.0, gt=0)
     # How long a token's user stays cached; revoking the token forgets it at once.
     auth_cache_ttl_seconds: int = Field(default=60, ge=1)
+    # A larger request body answers 413 before it is read (middleware/body_limit.py).
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # Readiness probes give up on a dependency after this long.
     health_check_timeout_seconds: float = Field(default=2.0, gt=0)
     # While this file exists, writes answer 503: touch it before a failover, remove it after.
