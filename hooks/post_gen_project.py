@@ -11,7 +11,7 @@ PACKAGE = Path("src") / "{{cookiecutter.project_slug}}"
 TESTS = Path("tests")
 
 # Files that belong to one choice of an option; every path here must exist in the template
-# (tests/test_post_gen_manifest.py checks that, so this list cannot drift from the real files).
+# (tests/test_post_gen.py checks that, so this list cannot drift from the real files).
 OPTION_FILES: dict[str, dict[str, list[Path]]] = {
     "cache_backend": {
         backend: [
