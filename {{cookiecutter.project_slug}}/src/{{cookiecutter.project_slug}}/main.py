@@ -72,7 +72,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     app = FastAPI(
-        title="{{ cookiecutter.project_name }}",
+        title={{ cookiecutter.project_name | python_string }},
         lifespan=lifespan,
     )
     install_error_handlers(app)
