@@ -10,6 +10,7 @@ the same rules for paths that skip rendering (for example `cookiecutter --replay
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import keyword
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import cookiecutter
 from jinja2 import Environment
 from jinja2.ext import Extension
 from slugify import slugify
@@ -77,6 +79,8 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 TEXT_LIMITS = {"project_name": 60, "author_name": 80, "description": 200}
 CHOICE_FIELDS = ("python_version", "cache_backend", "database", "ci", "license")
 BOOLEAN_FIELDS = ("docker",)
+# Boolean variables (`"docker": true`) came in cookiecutter 2.2; older ones pass the string "True".
+MINIMUM_COOKIECUTTER = (2, 2)
 
 
 class InvalidAnswersError(click.ClickException):
@@ -200,15 +204,36 @@ def check_answers(answers: Mapping[str, Any]) -> str:
     return "ok"
 
 
+def installed_cookiecutter() -> str:
+    version = getattr(cookiecutter, "__version__", None)
+    return str(version) if version else importlib.metadata.version("cookiecutter")
+
+
+def require_cookiecutter(version: str) -> None:
+    """Stop with the fix when cookiecutter is too old to read this template's answers right."""
+    found = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if found < MINIMUM_COOKIECUTTER:
+        minimum = ".".join(map(str, MINIMUM_COOKIECUTTER))
+        raise click.ClickException(
+            f"this template needs cookiecutter >= {minimum} (found {version}); nothing was "
+            "generated. Install a current one with: pipx install cookiecutter "
+            "(or: pip install --upgrade cookiecutter)"
+        )
+
+
 class AnswerValidation(Extension):
     """Registers `check_answers` so cookiecutter.json can validate while it renders the answers,
     and `package_name`, which derives the default slug from the project name.
+
+    Loading it checks the cookiecutter version first: cookiecutter loads the template's extensions
+    before it renders any answer, so an old version stops here with nothing written.
 
     Also publishes the template's absolute root as `template_root`: cookiecutter runs hooks from a
     temporary copy, and its `_repo_dir` may be relative to a directory the hook does not run in.
     """
 
     def __init__(self, environment: Environment) -> None:
+        require_cookiecutter(installed_cookiecutter())
         super().__init__(environment)
         environment.filters["check_answers"] = check_answers
         environment.filters["package_name"] = package_name
