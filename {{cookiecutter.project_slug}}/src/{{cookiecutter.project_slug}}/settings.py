@@ -10,8 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-# The async driver this project installs; DATABASE_URL must use it.
 SECRET_KEY_MIN_LENGTH = 32
+# The async driver this project installs; DATABASE_URL must use it.
 {%- if cookiecutter.database == "postgresql" %}
 DATABASE_DRIVER = "postgresql+asyncpg"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1/{{ cookiecutter.project_slug }}"
