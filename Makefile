@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 $(UV):
 	python3 -m venv .tools
-	.tools/bin/pip install --quiet uv==0.13.8
+	.tools/bin/pip install --quiet uv==0.13.9
 
 .venv/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --locked --quiet
