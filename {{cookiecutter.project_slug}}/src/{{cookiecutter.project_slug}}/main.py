@@ -19,6 +19,10 @@ from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import creat
 from {{ cookiecutter.project_slug }}.errors import install_error_handlers
 from {{ cookiecutter.project_slug }}.http_client import open_http_client
 from {{ cookiecutter.project_slug }}.logs import configure_logging
+from {{ cookiecutter.project_slug }}.middleware.body_limit import (
+    RequestBodyLimitMiddleware,
+    document_request_body_limit,
+)
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 
@@ -77,13 +81,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     app = FastAPI(
-        title="{{ cookiecutter.project_name }}",
+        title={{ cookiecutter.project_name | python_string }},
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # The last one added runs first: the request id must exist before anything else runs, and
-    # a cache HIT is answered before routing.
+    document_request_body_limit(app)
+    # The last one added runs first: the request id must exist before anything else runs, a
+    # body over MAX_REQUEST_BODY_BYTES is refused before anything reads it, and a cache HIT is
+    # answered before routing.
     app.add_middleware(EdgeCacheMiddleware)
+    app.add_middleware(RequestBodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)

@@ -10,8 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-# The async driver this project installs; DATABASE_URL must use it.
 SECRET_KEY_MIN_LENGTH = 32
+# The async driver this project installs; DATABASE_URL must use it.
 {%- if cookiecutter.database == "postgresql" %}
 DATABASE_DRIVER = "postgresql+asyncpg"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1/{{ cookiecutter.project_slug }}"
@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     cache_warning_interval_seconds: float = Field(default=30.0, gt=0)
     # How long a token's user stays cached; revoking the token forgets it at once.
     auth_cache_ttl_seconds: int = Field(default=60, ge=1)
+    # A larger request body answers 413 before it is read (middleware/body_limit.py).
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # Readiness probes give up on a dependency after this long.
     health_check_timeout_seconds: float = Field(default=2.0, gt=0)
     # While this file exists, writes answer 503: touch it before a failover, remove it after.
