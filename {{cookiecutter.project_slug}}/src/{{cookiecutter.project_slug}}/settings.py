@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, HttpUrl, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import {% if cookiecutter.cache_backend == 'memcached' %}AnyUrl, {% endif %}Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic_core.core_schema import ValidationInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError

@@ -11,7 +11,10 @@ from contextlib import asynccontextmanager
 
 from aiomcache import Client
 
-from {{ cookiecutter.project_slug }}.cache.backend import PENDING_WRITE_SECONDS, SETTLED_VERSION_SECONDS
+from {{ cookiecutter.project_slug }}.cache.backend import (
+    PENDING_WRITE_SECONDS,
+    SETTLED_VERSION_SECONDS,
+)
 from {{ cookiecutter.project_slug }}.cache.entries import State
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 
 from cachetools import TLRUCache
 
-from {{ cookiecutter.project_slug }}.cache.backend import PENDING_WRITE_SECONDS, SETTLED_VERSION_SECONDS
+from {{ cookiecutter.project_slug }}.cache.backend import (
+    PENDING_WRITE_SECONDS,
+    SETTLED_VERSION_SECONDS,
+)
 from {{ cookiecutter.project_slug }}.cache.entries import State
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings

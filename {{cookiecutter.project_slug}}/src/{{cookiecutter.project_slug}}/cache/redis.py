@@ -13,7 +13,10 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from {{ cookiecutter.project_slug }}.cache.backend import PENDING_WRITE_SECONDS, SETTLED_VERSION_SECONDS
+from {{ cookiecutter.project_slug }}.cache.backend import (
+    PENDING_WRITE_SECONDS,
+    SETTLED_VERSION_SECONDS,
+)
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
