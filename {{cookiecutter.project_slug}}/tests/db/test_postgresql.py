@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.conftest import SettingsFactory, running
-from tests.db.postgresql_database import SERVER_URL, unreachable_database_url
+from tests.db.postgresql_database import (
+    SERVER_URL,
+    check_database_server,
+    unreachable_database_url,
+)
 from tests.test_cli import run_cli
 
 pytestmark = pytest.mark.anyio
@@ -157,3 +161,27 @@ def test_migrate_against_a_closed_port_says_the_server_is_unreachable(
     assert code == 1
     assert output.startswith(f"error: PostgreSQL at 127.0.0.1:{url.port} is unreachable")
     assert "pw-that-must-not-leak" not in output
+
+
+def test_the_session_check_passes_while_the_server_answers() -> None:
+    assert check_database_server() is None
+
+
+def test_the_session_check_names_a_closed_port_without_its_password() -> None:
+    url = make_url(unreachable_database_url()).set(password="pw-that-must-not-leak")
+
+    message = check_database_server(as_string(url))
+
+    assert message is not None
+    assert f"none answers at {url.render_as_string(hide_password=True)}" in message
+    assert "TEST_DATABASE_SERVER_URL" in message
+    assert "pw-that-must-not-leak" not in message
+
+
+def test_the_session_check_tells_a_refused_login_from_a_server_that_is_down() -> None:
+    url = make_url(SERVER_URL).set(username=f"nobody_{uuid.uuid4().hex[:8]}")
+
+    message = check_database_server(as_string(url))
+
+    assert message is not None
+    assert f'refused them (role "{url.username}" does not exist)' in message
