@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from {{ cookiecutter.project_slug }}.cache.guard import CacheUnavailableError
 from {{ cookiecutter.project_slug }}.context import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     sqlalchemy_errors.TimeoutError,
 )
 DATABASE_RETRY_AFTER_SECONDS = "5"
+# About one circuit-breaker cool-down (CACHE_BREAKER_SECONDS' default).
+CACHE_RETRY_AFTER_SECONDS = "5"
 
 
 class ErrorResponse(BaseModel):
@@ -70,6 +73,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for error_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error_class, database_unavailable)
+    app.add_exception_handler(CacheUnavailableError, cache_unavailable)
 
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -84,4 +88,13 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
         status.HTTP_503_SERVICE_UNAVAILABLE,
         "The database is unreachable; try again shortly",
         {"Retry-After": DATABASE_RETRY_AFTER_SECONDS},
+    )
+
+
+async def cache_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Raised before a commit whose invalidation could not be made safe: nothing was written.
+    return error_response(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "The cache cannot be updated right now, so nothing was changed; try again shortly",
+        {"Retry-After": CACHE_RETRY_AFTER_SECONDS},
     )

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
 {%- if cookiecutter.cache_backend == "redis" %}
 
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # Each worker also keeps up to this many bytes of the cached responses it read, answered
+    # with no round trip and dropped through Redis pub/sub (see cache/local.py); 0 turns it off.
+    local_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 {%- elif cookiecutter.cache_backend == "memcached" %}
 
     memcached_url: AnyUrl = AnyUrl("memcached://127.0.0.1:11211")
@@ -52,11 +55,6 @@ class Settings(BaseSettings):
     # The in-process cache drops its least recently used entries beyond this many.
     memory_cache_max_entries: int = Field(default=10_000, ge=1)
 {%- endif %}
-{%- if cookiecutter.cache_backend != "memcached" %}
-    # Each worker also keeps up to this many bytes of the cached responses it served, answered
-    # without routing or a cache round trip (see cache/local.py); 0 turns that off.
-    local_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
-{%- endif %}
     # Every cache key starts with this prefix, so several services can share one cache server.
     cache_prefix: str = Field(
         default="{{ cookiecutter.project_slug }}",
@@ -65,6 +63,12 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = Field(default=60, ge=1)
     # How long a request waits for another one computing the same cached response.
     cache_lock_seconds: float = Field(default=5.0, gt=0)
+    # Every cache call gives up after this long: a cache answers in well under a millisecond,
+    # so waiting longer only turns a hung server into hung requests. Not much lower: under load
+    # an event loop can take a few hundred ms to get back to a call that was answered in time.
+    cache_timeout_seconds: float = Field(default=0.5, gt=0)
+    # After a failure the cache is skipped for about this long; then one request probes it.
+    cache_breaker_seconds: float = Field(default=5.0, gt=0)
     # A failing cache server is reported at most once per this many seconds.
     cache_warning_interval_seconds: float = Field(default=30.0, gt=0)
     # How long a token's user stays cached; revoking the token forgets it at once.

@@ -14,9 +14,9 @@ async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Sett
     store = app.state.cache.store
     key = f"{settings.cache_prefix}:round-trip"
 
-    await store.set(key, b"\x00cached bytes", expire=30)
+    await store.set(key, b"\x00cached bytes", 30)
 
-    assert await store.get(key) == b"\x00cached bytes"
+    assert await store.get_many([key]) == [b"\x00cached bytes"]
 
 
 def test_the_memcached_url_must_name_a_memcached_server(make_settings: SettingsFactory) -> None:

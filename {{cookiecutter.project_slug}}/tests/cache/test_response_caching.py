@@ -10,8 +10,10 @@ from fastapi.responses import HTMLResponse
 from httpx import AsyncClient, Response
 from sqlalchemy import event
 
+from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
-from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
+from {{ cookiecutter.project_slug }}.cache.entries import State
+from {{ cookiecutter.project_slug }}.cache.keys import namespace_key
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.conftest import SettingsFactory, running
@@ -97,14 +99,18 @@ async def test_a_write_leaves_other_namespaces_and_other_users_cached(
 
 
 async def test_invalidating_a_namespace_leaves_a_sibling_with_a_longer_name(app: FastAPI) -> None:
-    backend = guarded_backend()
-    items, items2 = "test:items", "test:items2"
-    before = [await backend.namespace_version(ns) for ns in (items, items2)]
+    cache: ResponseCache = app.state.cache
+    states = [f"{namespace_key(cache.prefix, 'shared', name)}:state" for name in ("a", "a2")]
+    for state in states:
+        await cache.end_write(state)
+    before = [State.parse(value) for value in await cache.read(states)]
 
-    await backend.invalidate(items)
+    await cache.begin_write(states[0])
+    await cache.end_write(states[0])
 
-    assert await backend.namespace_version(items) != before[0]
-    assert await backend.namespace_version(items2) == before[1]
+    after = [State.parse(value) for value in await cache.read(states)]
+    assert after[0] != before[0]
+    assert after[1] == before[1]
 
 
 async def test_every_query_parameter_is_part_of_the_key(

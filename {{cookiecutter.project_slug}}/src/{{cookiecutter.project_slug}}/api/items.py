@@ -16,13 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.api.deps import (
+    CacheDep,
     ItemsReaderDep,
     ItemsWriterDep,
     SessionDep,
     StreamingSessionDep,
 )
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
-from {{ cookiecutter.project_slug }}.cache.invalidation import invalidate_after_commit
+from {{ cookiecutter.project_slug }}.cache.invalidation import invalidate_on_commit
 from {{ cookiecutter.project_slug }}.db.models import Item
 from {{ cookiecutter.project_slug }}.errors import ErrorResponse
 from {{ cookiecutter.project_slug }}.maintenance import refuse_writes_during_maintenance
@@ -35,7 +36,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = ERRORS | {
     code: {"model": ErrorResponse}
-    # 400: a body that is not JSON at all; 503: maintenance.
+    # 400: a body that is not JSON at all; 503: maintenance, or the cache cannot be invalidated.
     for code in (status.HTTP_400_BAD_REQUEST, status.HTTP_503_SERVICE_UNAVAILABLE)
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {status.HTTP_404_NOT_FOUND: {"model": ErrorResponse}}
@@ -72,12 +73,13 @@ async def create_item(
     body: ItemWrite,
     user: ItemsWriterDep,
     session: SessionDep,
+    cache: CacheDep,
     notify: Annotated[Notify, Depends(Webhook("item.created"))],
 ) -> Item:
     item = Item(owner_id=user.id, name=body.name, description=body.description)
     session.add(item)
     await session.flush()
-    invalidate_after_commit(session, NAMESPACE, user_id=user.id)
+    invalidate_on_commit(session, cache, NAMESPACE, user_id=user.id)
     notify(item_data(item))
     return item
 
@@ -128,6 +130,7 @@ async def replace_item(
     body: ItemWrite,
     user: ItemsWriterDep,
     session: SessionDep,
+    cache: CacheDep,
     notify: Annotated[Notify, Depends(Webhook("item.updated"))],
 ) -> Item:
     item = await get_owned_item(session, user, item_id)
@@ -135,7 +138,7 @@ async def replace_item(
     item.description = body.description
     await session.flush()
     await session.refresh(item)
-    invalidate_after_commit(session, NAMESPACE, user_id=user.id)
+    invalidate_on_commit(session, cache, NAMESPACE, user_id=user.id)
     notify(item_data(item))
     return item
 
@@ -150,9 +153,10 @@ async def delete_item(
     item_id: ItemId,
     user: ItemsWriterDep,
     session: SessionDep,
+    cache: CacheDep,
     notify: Annotated[Notify, Depends(Webhook("item.deleted"))],
 ) -> Response:
     await session.delete(await get_owned_item(session, user, item_id))
-    invalidate_after_commit(session, NAMESPACE, user_id=user.id)
+    invalidate_on_commit(session, cache, NAMESPACE, user_id=user.id)
     notify({"id": item_id})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
