@@ -12,8 +12,9 @@ from {{ cookiecutter.project_slug }}.cache.redis import open_store
 from {{ cookiecutter.project_slug }}.db.models import Item
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.cache.redis_service import REDIS_URL
+from tests.cache.redis_service import REDIS_URL, check_cache_server
 from tests.conftest import running, wait_until
+from tests.ports import unused_tcp_port
 
 pytestmark = pytest.mark.anyio
 
@@ -85,3 +86,18 @@ async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Sett
     await store.set(key, b"\x00cached bytes", 30)
 
     assert await store.get_many([key]) == [b"\x00cached bytes"]
+
+
+def test_the_session_check_passes_while_redis_answers() -> None:
+    assert check_cache_server() is None
+
+
+def test_the_session_check_names_a_closed_port_without_its_password() -> None:
+    port = unused_tcp_port()
+
+    message = check_cache_server(f"redis://:pw-that-must-not-leak@127.0.0.1:{port}/0")
+
+    assert message is not None
+    assert f"The tests need Redis, and none answers at redis://:***@127.0.0.1:{port}/0" in message
+    assert "REDIS_URL" in message
+    assert "pw-that-must-not-leak" not in message

@@ -6,6 +6,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 
+def check_database_server() -> str | None:
+    """SQLite is a file: there is no server to be down."""
+    return None
+
+
 @asynccontextmanager
 async def isolated_database_url() -> AsyncIterator[str]:
     with tempfile.TemporaryDirectory(prefix="test-db-") as directory:
