@@ -124,23 +124,24 @@ async def function_key(
     return f"{namespace_key}:{keys.digest(func.__module__, func.__qualname__, *data)}"
 
 
-# TypeVars rather than PEP 695 parameters: the same file serves Python 3.11.
-def cached_call(  # noqa: UP047
-    function: Callable[P, Awaitable[R]], namespace: str, expire: int | None, key_builder: KeyBuilder
-) -> Callable[P, Awaitable[R | Response]]:
+def cached_call(
+    function: Callable[..., Awaitable[Any]],
+    namespace: str,
+    expire: int | None,
+    key_builder: KeyBuilder,
+) -> Callable[..., Awaitable[Any]]:
     """`function` under fastapi-cache2's `@cache`, one wrapper per TTL, chosen at call time."""
     coder = coder_for(get_type_hints(function).get("return"))
-    # fastapi-cache2 may answer a route with a 304 Response instead of the function's result.
-    wrappers: dict[int, Callable[P, Awaitable[R | Response]]] = {}
+    wrappers: dict[int, Callable[..., Awaitable[Any]]] = {}
 
-    def wrapper_for(ttl: int) -> Callable[P, Awaitable[R | Response]]:
+    def wrapper_for(ttl: int) -> Callable[..., Awaitable[Any]]:
         if ttl not in wrappers:
             decorate = cache(expire=ttl, coder=coder, namespace=namespace, key_builder=key_builder)
             wrappers[ttl] = decorate(function)
         return wrappers[ttl]
 
     @wraps(wrapper_for(expire or DEFAULT_TTL_SECONDS))
-    async def call(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+    async def call(*args: Any, **kwargs: Any) -> Any:
         with leading() as led_keys:
             try:
                 ttl = expire or FastAPICache.get_expire() or DEFAULT_TTL_SECONDS
@@ -175,7 +176,8 @@ def cached_response(
             )
         call = cached_call(endpoint, namespace, expire, response_key(policy))
         call.cache_policy = policy  # type: ignore[attr-defined]
-        return call
+        # fastapi-cache2 may answer a route with a 304 Response instead of the result.
+        return cast("Callable[P, Awaitable[R | Response]]", call)
 
     return decorate
 
