@@ -8,6 +8,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from httpx import AsyncClient, Response
+from pydantic import BaseModel
 from sqlalchemy import event
 
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
@@ -229,6 +230,32 @@ async def test_the_callers_identity_is_cached_and_revocation_is_immediate(
         assert (await client.get("/api/me", headers=alice)).status_code == 401
     finally:
         event.remove(engine, "before_cursor_execute", count_user_lookups)
+
+
+async def test_a_hit_never_carries_fields_the_response_model_filters(
+    make_app: Callable[[Settings], FastAPI], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Public(BaseModel):
+        name: str
+
+    class WithSecret(Public):
+        secret: str
+
+    router = APIRouter()
+
+    @router.get("/profile", response_model=Public)
+    @cached_response(namespace="profiles", per_user=False)
+    async def profile() -> WithSecret:
+        return WithSecret(name="alice", secret="hunter2")
+
+    app = make_app(settings)
+    app.include_router(router)
+    async with running(app) as client:
+        responses = [await client.get("/profile") for _ in range(3)]
+
+    assert [cache_status(response) for response in responses] == ["MISS", "HIT", "HIT"]
+    assert {response.content for response in responses} == {b'{"name":"alice"}'}
+    assert "response_model differs" in caplog.text
 
 
 def test_a_cached_route_must_not_return_a_response_object() -> None:

@@ -38,6 +38,8 @@ DEFAULT_TTL_SECONDS = 60
 class CachePolicy:
     namespace: str
     per_user: bool
+    # What the stored bytes serialize: the edge sends them only if this is the response model.
+    returns: Any = None
 
 
 def cache_policy(endpoint: object) -> CachePolicy | None:
@@ -163,10 +165,10 @@ def cached_response(
 
     `expire` defaults to CACHE_TTL_SECONDS. Writes invalidate with `invalidate_on_commit`.
     """
-    policy = CachePolicy(namespace, per_user)
 
     def decorate(endpoint: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Response]]:
         returns = get_type_hints(endpoint).get("return")
+        policy = CachePolicy(namespace, per_user, returns)
         if isinstance(returns, type) and issubclass(returns, Response):
             # The stored bytes are the serialized return value; a Response object (status,
             # headers, media type) would not survive that.

@@ -17,6 +17,7 @@ with credentials. A request's `no-store` bypasses the cache; `no-cache` is ignor
 writes invalidate (a cached response is never stale) and clients must not force recomputation.
 """
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -28,6 +29,8 @@ from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.decorator import CachePolicy, cache_policy
 from {{ cookiecutter.project_slug }}.cache.entries import Entry, etag_for, valid_entry
+
+logger = logging.getLogger(__name__)
 
 CACHE_STATUS_HEADER = "x-fastapi-cache"
 # Paths whose route was looked up, remembered up to this many (ids make paths many).
@@ -44,6 +47,7 @@ class EdgeCacheMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.routes: list[tuple[BaseRoute, CachePolicy]] = []
+        self.refused: list[tuple[BaseRoute, CachePolicy]] = []
         self.policies: dict[str, CachePolicy] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,9 +94,21 @@ class EdgeCacheMiddleware:
     def learn(self, scope: Scope) -> None:
         route = scope.get("route")
         policy = cache_policy(scope.get("endpoint"))
-        known = any(route is learned for learned, _ in self.routes)
-        if isinstance(route, BaseRoute) and policy is not None and not known:
-            self.routes.append((route, policy))
+        known = any(route is learned for learned, _ in self.routes + self.refused)
+        if not isinstance(route, BaseRoute) or policy is None or known:
+            return
+        if getattr(route, "response_model", None) != policy.returns:
+            # The stored bytes serialize the return annotation; sent as they are, they could
+            # carry fields the response model filters out. The route's own HITs still pass
+            # through the model, so it stays cached, only not at the edge.
+            logger.error(
+                "%s: response_model differs from the return annotation; its HITs are not "
+                "answered at the edge",
+                getattr(route, "path", route),
+            )
+            self.refused.append((route, policy))
+            return
+        self.routes.append((route, policy))
 
     async def stored_response(
         self, cache: ResponseCache, policy: CachePolicy, headers: Headers, scope: Scope
