@@ -87,10 +87,11 @@ async def listen(subscriber: Redis, channel: str, local: LocalTier) -> None:
                     elif message["type"] == "message":
                         local.forget(message["data"].decode())
         except Exception as error:  # the channel is down: local copies go off until it is back
-            logger.warning(
-                "cache invalidation channel lost (%s); local copies off until it is back",
-                type(error).__name__,
-            )
+            if local.enabled:  # said once when it breaks, not at every attempt to resubscribe
+                logger.warning(
+                    "cache invalidation channel lost (%s); local copies off until it is back",
+                    type(error).__name__,
+                )
         finally:
             local.disconnected()
         await asyncio.sleep(RESUBSCRIBE_SECONDS)
