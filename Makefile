@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 $(UV):
 	python3 -m venv .tools
-	.tools/bin/pip install --quiet uv==0.13.8
+	.tools/bin/pip install --quiet uv==0.13.9
 
 .venv/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --locked --quiet
@@ -28,7 +28,7 @@ demo: .venv/.synced services  ## Bake the default project into .demo/, install i
 lint: .venv/.synced  ## ruff and mypy --strict on the template's own code
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
-	$(UV) run --locked mypy answer_validation.py hooks tests bench/run.py
+	$(UV) run --locked mypy answer_validation.py text_filters.py hooks tests bench/run.py
 
 test: lint services  ## Everything: the template's lint, then every bake and baked test suite
 	$(UV) run --locked pytest -n $(PYTEST_WORKERS)

@@ -1,9 +1,12 @@
-"""Prune the files of options that were not chosen, pick the license, write a private .env.
+"""Prune the files of options that were not chosen, pick the license, write a private .env,
+then print the next steps for the options chosen.
 
 Runs inside the generated project. No network, no package installs: generation stays offline.
 """
 
+import os
 import secrets
+import shlex
 import shutil
 from pathlib import Path
 
@@ -11,7 +14,7 @@ PACKAGE = Path("src") / "{{cookiecutter.project_slug}}"
 TESTS = Path("tests")
 
 # Files that belong to one choice of an option; every path here must exist in the template
-# (tests/test_post_gen_manifest.py checks that, so this list cannot drift from the real files).
+# (tests/test_post_gen.py checks that, so this list cannot drift from the real files).
 OPTION_FILES: dict[str, dict[str, list[Path]]] = {
     "cache_backend": {
         backend: [
@@ -30,8 +33,10 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
         for database in ("sqlite", "postgresql")
     },
     "ci": {
+        # .github holds the workflow and Dependabot's configuration; GitLab has no Dependabot,
+        # so its projects get Renovate's configuration instead.
         "github": [Path(".github")],
-        "gitlab": [Path(".gitlab-ci.yml")],
+        "gitlab": [Path(".gitlab-ci.yml"), Path("renovate.json")],
         "none": [],
     },
     "docker": {
@@ -44,8 +49,8 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
 SHARED_OPTION_FILES: dict[Path, tuple[str, set[str]]] = {
     TESTS / "cache" / "outage_proxy.py": ("cache_backend", {"redis", "memcached"}),
     TESTS / "cache" / "test_cache_server.py": ("cache_backend", {"redis", "memcached"}),
-    # memcached has no pub/sub to keep workers' local copies coherent, so it keeps none.
-    TESTS / "cache" / "test_local_cache.py": ("cache_backend", {"redis", "memory"}),
+    # Only Redis has a channel (pub/sub) that keeps workers' local tiers coherent.
+    TESTS / "cache" / "test_local_cache.py": ("cache_backend", {"redis"}),
 }
 
 CHOSEN = {
@@ -56,6 +61,14 @@ CHOSEN = {
 }
 LICENSE = "{{ cookiecutter.license }}"
 LICENSES_DIR = Path("licenses")
+SLUG = "{{ cookiecutter.project_slug }}"
+
+# The servers each choice needs, where the project's settings and tests expect them by default.
+SERVERS = {
+    "postgresql": "PostgreSQL on 127.0.0.1:5432 (user postgres)",
+    "redis": "Redis on 127.0.0.1:6379",
+    "memcached": "memcached on 127.0.0.1:11211",
+}
 
 
 def remove(path: Path) -> None:
@@ -91,10 +104,42 @@ def write_env_file() -> None:
     env_file.chmod(0o600)
 
 
+def next_steps(project: Path, launched_from: str | None) -> str:
+    """What to type next: where the project is, its two commands, and the servers they need.
+
+    `launched_from` is the shell's working directory ($PWD; the hook itself runs inside the
+    project), so the project is shown relative to it where it can be.
+    """
+    shown = project
+    if launched_from and project.is_relative_to(launched_from):
+        shown = project.relative_to(launched_from)
+    lines = [
+        f"Created {shown}. Next steps:",
+        "",
+        f"  cd {shlex.quote(str(shown))}",
+        "  make run     # install, migrate, serve on http://127.0.0.1:8000",
+        "  make test    # install and run the tests",
+        "",
+    ]
+    chosen = (CHOSEN["database"], CHOSEN["cache_backend"])
+    servers = [SERVERS[choice] for choice in chosen if choice in SERVERS]
+    if servers:
+        lines.append(f"Both need {' and '.join(servers)}")
+        lines.append("(README.md says how to point them elsewhere).")
+    else:
+        lines.append("No server needed: SQLite and the in-process cache live inside the service.")
+    if CHOSEN["database"] == "postgresql":
+        lines += ["Create the database once:", f"  createdb -h 127.0.0.1 -U postgres {SLUG}"]
+    if CHOSEN["docker"] == "True":
+        lines += ["Or run it in containers, servers included:", "  docker compose up --build"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     remove_unchosen_option_files()
     install_license()
     write_env_file()
+    print(next_steps(Path.cwd(), os.environ.get("PWD")))
 
 
 if __name__ == "__main__":

@@ -34,11 +34,14 @@ INVALID_ANSWERS = [
     pytest.param({"project_slug": "a" * 33}, "longer than 32", id="slug-too-long"),
     pytest.param({"project_name": "", "project_slug": ""}, "project_name", id="name-empty"),
     pytest.param({"project_name": "   "}, "project_name must not be empty", id="name-blank"),
-    pytest.param({"project_name": 'Say "hi"'}, "double quotes", id="name-with-quotes"),
-    pytest.param({"description": "two\nlines"}, "control characters", id="description-newline"),
+    pytest.param({"project_name": "tab\there"}, "one line", id="name-with-tab"),
+    pytest.param(
+        {"project_name": "\\" * 31}, "counting each of those twice", id="name-too-long-escaped"
+    ),
+    pytest.param({"description": "two\nlines"}, "one line", id="description-newline"),
     pytest.param({"author_email": "jane.example.com"}, "author_email", id="email-no-at"),
     pytest.param({"author_email": "jane@localhost"}, "author_email", id="email-no-domain"),
-    pytest.param({"author_name": "back\\slash"}, "backslashes", id="author-backslash"),
+    pytest.param({"author_name": "nul\x00byte"}, "control characters", id="author-nul"),
 ]
 
 

@@ -2,8 +2,10 @@
 
 import importlib.util
 import json
+import os
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +16,7 @@ from tests.baking import TEMPLATE_ROOT, BakedProject
 
 PROJECT_TEMPLATE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
 PACKAGE_TEMPLATE = PROJECT_TEMPLATE / "src" / "{{cookiecutter.project_slug}}"
+COOKIECUTTER = Path(sys.executable).with_name("cookiecutter")
 CHOICES = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
 # A file named after a choice (redis.py, test_postgresql.py, memory_service.py) belongs to it.
 CHOICE_NAMES = {choice for option in ("cache_backend", "database") for choice in CHOICES[option]}
@@ -160,3 +163,57 @@ def test_only_the_chosen_backends_files_remain(
         f"{database}_database",
         f"test_{database}",
     }
+
+
+SERVER_LINES = {
+    "postgresql": "PostgreSQL on 127.0.0.1:5432 (user postgres)",
+    "redis": "Redis on 127.0.0.1:6379",
+    "memcached": "memcached on 127.0.0.1:11211",
+}
+
+
+@pytest.mark.parametrize("docker", [True, False], ids=["docker", "no-docker"])
+@pytest.mark.parametrize("cache_backend", ["redis", "memcached", "memory"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_next_steps_fit_the_choices(
+    bake: Callable[..., BakedProject],
+    capfd: pytest.CaptureFixture[str],
+    cache_backend: str,
+    database: str,
+    docker: bool,
+) -> None:
+    project = bake(cache_backend=cache_backend, database=database, docker=docker)
+    printed = capfd.readouterr().out
+
+    assert f"\n  cd {project.path}\n" in printed
+    assert "\n  make run " in printed
+    assert "\n  make test " in printed
+    chosen = (database, cache_backend)
+    servers = [SERVER_LINES[choice] for choice in chosen if choice in SERVER_LINES]
+    if servers:
+        assert f"Both need {' and '.join(servers)}\n" in printed
+    else:
+        assert "No server needed" in printed
+    for choice, server in SERVER_LINES.items():
+        assert (server in printed) == (choice in chosen)
+    createdb = "  createdb -h 127.0.0.1 -U postgres orders_service\n"
+    assert (createdb in printed) == (database == "postgresql")
+    assert ("  docker compose up --build" in printed) == docker
+    assert (project.path / "docker-compose.yml").exists() == docker
+
+
+def test_the_next_steps_name_the_directory_from_where_cookiecutter_ran(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [str(COOKIECUTTER), "--no-input", "-o", "services", str(TEMPLATE_ROOT)],
+        cwd=tmp_path,
+        # What a shell sets: the hook runs inside the new project, but $PWD is where the user is.
+        env={**os.environ, "PWD": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    lines = completed.stdout.splitlines()
+    assert lines[0] == "Created services/orders_service. Next steps:"
+    assert "  cd services/orders_service" in lines
+    assert (tmp_path / "services" / "orders_service" / "Makefile").is_file()

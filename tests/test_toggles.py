@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.auditors import hadolint_findings, schema_errors, zizmor_findings
 from tests.baking import BakedProject
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
-CHECK_JSONSCHEMA = str(Path(sys.executable).with_name("check-jsonschema"))
 SUPPORTED_PYTHONS = ["3.11", "3.12", "3.13"]
 
 SERVICE_IMAGES = {"redis": "redis", "memcached": "memcached", "postgresql": "postgres"}
@@ -42,10 +42,21 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def assert_valid(project: BakedProject, path: Path, schema: str) -> None:
+def assert_valid(path: Path, schema: str) -> None:
     """Validate against the schema check-jsonschema ships with (no network needed)."""
-    result = project.run(CHECK_JSONSCHEMA, "--builtin-schema", f"vendor.{schema}", str(path))
-    assert result.returncode == 0, result.explain()
+    assert schema_errors(path, schema) is None
+
+
+def dependabot_ecosystems(project: BakedProject) -> dict[str, dict[str, Any]]:
+    """Dependabot's update entries by ecosystem, after checking the file's schema and zizmor."""
+    path = project.path / ".github" / "dependabot.yml"
+    assert_valid(path, "dependabot")
+    updates: list[dict[str, Any]] = load_yaml(path)["updates"]
+    for update in updates:
+        assert update["schedule"]["interval"] == "weekly", update
+        # One pull request per ecosystem: a group that takes every dependency.
+        assert [group["patterns"] for group in update["groups"].values()] == [["*"]], update
+    return {update["package-ecosystem"]: update for update in updates}
 
 
 def pythons_from(minimum: str) -> list[str]:
@@ -61,7 +72,13 @@ def test_github_workflow_runs_lint_and_tests_with_the_chosen_services(
     workflow = load_yaml(path)
     assert not (project.path / ".gitlab-ci.yml").exists()
 
-    assert_valid(project, path, "github-workflows")
+    assert_valid(path, "github-workflows")
+    assert zizmor_findings(project.path, ".github/workflows/ci.yml", ".github/dependabot.yml") == []
+    ecosystems = dependabot_ecosystems(project)
+    assert set(ecosystems) == {"github-actions", "uv", "docker"}
+    # The images' Python minor version is the project's choice: never proposed for an image.
+    (ignored,) = ecosystems["docker"]["ignore"]
+    assert "version-update:semver-minor" in ignored["update-types"]
     assert set(workflow["jobs"]) == {"lint", "test"}
     lint_steps = [step.get("run", "") for step in workflow["jobs"]["lint"]["steps"]]
     assert any("pre-commit run --all-files" in step for step in lint_steps)
@@ -99,7 +116,10 @@ def test_gitlab_pipeline_runs_lint_and_tests_with_the_chosen_services(
     pipeline = load_yaml(path)
     assert not (project.path / ".github").exists()
 
-    assert_valid(project, path, "gitlab-ci")
+    assert_valid(path, "gitlab-ci")
+    # GitLab has no Dependabot: Renovate's configuration (plain JSON, validated by
+    # tests/test_template_ci.py) stands in for it.
+    assert (project.path / "renovate.json").is_file()
     assert {"lint", "test"} <= set(pipeline)
     assert pipeline["test"]["parallel"]["matrix"] == [{"PYTHON_VERSION": SUPPORTED_PYTHONS}]
     assert "${PYTHON_VERSION}" in pipeline["test"]["image"]
@@ -113,6 +133,7 @@ def test_no_ci_files_when_ci_is_none(bake: Callable[..., BakedProject]) -> None:
     project = bake(ci="none")
     assert not (project.path / ".github").exists()
     assert not (project.path / ".gitlab-ci.yml").exists()
+    assert not (project.path / "renovate.json").exists()
     ruff_clean(project)
 
 
@@ -138,7 +159,9 @@ def test_compose_runs_the_migration_then_the_app_with_healthy_services(
 ) -> None:
     project = bake(docker=True, cache_backend=cache, database=database)
     path = project.path / "docker-compose.yml"
-    assert_valid(project, path, "compose-spec")
+    assert_valid(path, "compose-spec")
+    # The Dockerfile differs by database (the SQLite volume's directory): audit each bake.
+    assert hadolint_findings(project.path / "Dockerfile") == []
     services = load_yaml(path)["services"]
 
     servers = expected_services(cache, database)
@@ -162,6 +185,7 @@ def test_the_dockerfile_builds_in_stages_and_runs_unprivileged(
     bake: Callable[..., BakedProject], python_version: str
 ) -> None:
     project = bake(docker=True, python_version=python_version)
+    assert hadolint_findings(project.path / "Dockerfile") == []
     instructions = dockerfile_instructions(
         (project.path / "Dockerfile").read_text(encoding="utf-8")
     )
@@ -184,10 +208,17 @@ def test_the_dockerfile_builds_in_stages_and_runs_unprivileged(
     assert any(k == "RUN" and "uv sync --no-dev --no-install-project" in a for k, a in build)
 
     # The runtime stage: only the built environment, an unprivileged user, exec-form commands.
+    # The user is numeric (a runtime enforcing non-root checks the number) and is the one created.
     keywords = [keyword for keyword, _ in runtime]
-    assert ("COPY", "--from=build --chown=app:app /app/.venv /app/.venv") in runtime
     user = dict(runtime)["USER"]
-    assert user not in {"root", "0"}
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit()
+    assert gid.isdigit()
+    assert uid != "0"
+    creates_user = dict(runtime)["RUN"]
+    assert f"groupadd --gid {gid} app" in creates_user
+    assert f"useradd --create-home --uid {uid} --gid app app" in creates_user
+    assert ("COPY", f"--from=build --chown={user} /app/.venv /app/.venv") in runtime
     assert keywords.index("USER") < keywords.index("CMD")
     healthcheck = dict(runtime)["HEALTHCHECK"]
     probe = json.loads(healthcheck.split(" CMD ", 1)[1])
@@ -200,6 +231,9 @@ def test_no_docker_files_without_docker(bake: Callable[..., BakedProject]) -> No
     project = bake(docker=False)
     for name in ("Dockerfile", ".dockerignore", "docker-compose.yml"):
         assert not (project.path / name).exists()
+    # Without a Dockerfile, Dependabot would fail on the docker ecosystem every week.
+    assert set(dependabot_ecosystems(project)) == {"github-actions", "uv"}
+    assert zizmor_findings(project.path, ".github/dependabot.yml") == []
     ruff_clean(project)
 
 

@@ -19,12 +19,30 @@ from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 from {{ cookiecutter.project_slug }}.users import create_user
 
-from tests.cache.{{ cookiecutter.cache_backend }}_service import cache_settings, remove_cache_entries
-from tests.db.{{ cookiecutter.database }}_database import isolated_database_url
+from tests.cache.{{ cookiecutter.cache_backend }}_service import (
+    cache_settings,
+    check_cache_server,
+    remove_cache_entries,
+)
+from tests.db.{{ cookiecutter.database }}_database import check_database_server, isolated_database_url
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-to-pass"
 
 SettingsFactory = Callable[..., Settings]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop before the first test when a server the suite needs is down.
+
+    One message naming the server and how to start it, instead of a traceback in every test.
+    Under pytest-xdist only the controller checks (workers carry `workerinput`), before it
+    starts any worker.
+    """
+    if hasattr(session.config, "workerinput") or session.config.option.collectonly:
+        return
+    problems = [problem for problem in (check_database_server(), check_cache_server()) if problem]
+    if problems:
+        raise pytest.UsageError("\n\n".join(problems))
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +90,9 @@ async def make_settings(database_url: str) -> AsyncIterator[SettingsFactory]:
             "secret_key": TEST_SECRET_KEY,
             "database_url": database_url,
             "cache_prefix": prefix,
+            # The tests share the machine with other work: an event loop may get back to a
+            # cache answer later than the production deadline, which would open the breaker.
+            "cache_timeout_seconds": 5.0,
             **cache_settings(),
         }
         return Settings(_env_file=None, **(values | overrides))

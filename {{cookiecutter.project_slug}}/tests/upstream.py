@@ -25,6 +25,9 @@ class Upstream:
     url: str
     received: list[ReceivedRequest] = field(default_factory=list)
     status_code: int = 204
+    body: bytes = b""
+    # Seconds to wait before answering, as a slow upstream would.
+    delay: float = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -34,8 +37,9 @@ class Upstream:
                 request.url.path, dict(request.headers), await request.body(), client_port
             )
         )
+        await asyncio.sleep(self.delay)
         await send({"type": "http.response.start", "status": self.status_code, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 @asynccontextmanager

@@ -1,1 +1,1 @@
-"""The {{ cookiecutter.project_name }} service."""
+"""The {{ cookiecutter.project_name | docstring_text }} service."""

@@ -12,8 +12,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from {{ cookiecutter.project_slug }}.db.database import open_database
+from {{ cookiecutter.project_slug }}.db.errors import ExplainedDatabaseError
 from {{ cookiecutter.project_slug }}.db.migrate import upgrade_to_head
-from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
+from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import (
+    create_database_if_missing,
+    create_engine,
+    explained_failures,
+)
 from {{ cookiecutter.project_slug }}.scopes import ALL_SCOPES
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
@@ -31,7 +36,10 @@ def user_name(value: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.project_slug }}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="apply every pending migration (alembic upgrade head)")
+    commands.add_parser(
+        "migrate",
+        help="create the database if it is missing, then apply every pending migration",
+    )
     create = commands.add_parser(
         "create-user", help="create a user and print its API token as the last line"
     )
@@ -60,27 +68,37 @@ async def create_user_command(settings: Settings, name: str, scopes: Sequence[st
     return token
 
 
+def migrate_command(settings: Settings) -> None:
+    created = asyncio.run(create_database_if_missing(settings))
+    if created:
+        print(f"Created {created}.")
+    upgrade_to_head(settings.database_url.get_secret_value())
+    print("The database is at the latest migration.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         settings = get_settings()
     except ValidationError as error:
         print(f"error: invalid configuration (environment or .env):\n{error}", file=sys.stderr)
         return 2
     try:
-        if args.command == "migrate":
-            upgrade_to_head(settings.database_url.get_secret_value())
-            print("The database is at the latest migration.")
-        else:
-            scopes = args.scopes or ALL_SCOPES
-            print(asyncio.run(create_user_command(settings, args.name, scopes)))
-    except UserExistsError as error:
+        with explained_failures(settings, parser.prog):
+            if args.command == "migrate":
+                migrate_command(settings)
+            else:
+                scopes = args.scopes or ALL_SCOPES
+                print(asyncio.run(create_user_command(settings, args.name, scopes)))
+    except (UserExistsError, ExplainedDatabaseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except DBAPIError as error:
+        # A cause explained_failures does not know: the type names it; the message could
+        # quote the statement's parameters.
         print(
-            f"error: the database refused the command ({type(error.orig).__name__}); "
-            f"is DATABASE_URL right, and has `migrate` run?",
+            f"error: the database refused the command ({type(error.orig).__name__}).",
             file=sys.stderr,
         )
         return 1

@@ -1,7 +1,8 @@
 """API tokens: random, shown once, stored only as an HMAC keyed with SECRET_KEY.
 
-The caller's identity is cached in the cache backend for AUTH_CACHE_TTL_SECONDS, so most
-requests skip the users table; revoking a token deletes that entry at once.
+The caller's identity is cached for AUTH_CACHE_TTL_SECONDS in the caller's partition of the
+cache (cache/keys.py), so most requests skip the users table. Revoking a token is a write like
+any other (cache/invalidation.py): once it answers 2xx, the token is refused on every worker.
 """
 
 import hashlib
@@ -10,13 +11,13 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi_cache import FastAPICache
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
-from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
+from {{ cookiecutter.project_slug }}.cache import keys
+from {{ cookiecutter.project_slug }}.cache.backend import CacheDep, ResponseCache
 from {{ cookiecutter.project_slug }}.db.models import User
 from {{ cookiecutter.project_slug }}.db.session import SessionDep
 from {{ cookiecutter.project_slug }}.schemas import UserRead
@@ -25,8 +26,9 @@ from {{ cookiecutter.project_slug }}.settings import SettingsDep
 bearer_scheme = HTTPBearer(auto_error=False, description="The API token from `create-user`")
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
+def new_token(user_id: int) -> str:
+    """`<user id>.<256 random bits>`: the id only says where to look (cache/keys.py)."""
+    return f"{user_id}.{secrets.token_urlsafe(32)}"
 
 
 def hash_token(token: str, secret_key: SecretStr) -> str:
@@ -35,8 +37,9 @@ def hash_token(token: str, secret_key: SecretStr) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
-def identity_cache_key(token_hash: str) -> str:
-    return f"{FastAPICache.get_prefix()}:auth:{token_hash}"
+def identity_key(cache: ResponseCache, user_id: int, token_hash: str) -> str:
+    namespace = keys.namespace_key(cache.prefix, keys.user_partition(user_id), keys.IDENTITY)
+    return f"{namespace}:{keys.digest(token_hash)}"
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -45,41 +48,38 @@ def unauthorized(detail: str) -> HTTPException:
     )
 
 
-async def cached_identity(token_hash: str) -> UserRead | None:
-    cached = await guarded_backend().get(identity_cache_key(token_hash))
-    if cached is None:
-        return None
-    try:
-        return UserRead.model_validate_json(cached)
-    except ValidationError:
-        return None  # written by an older version of the schema: look the user up again
-
-
 async def get_current_user(
-    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     session: SessionDep,
+    cache: CacheDep,
     settings: SettingsDep,
 ) -> UserRead:
-    """The caller named by `Authorization: Bearer <token>`; 401 without a valid token.
-
-    Also kept on `request.state.user`, where per-user cache keys read it.
-    """
+    """The caller named by `Authorization: Bearer <token>`; 401 without a valid token."""
     if credentials is None:
         raise unauthorized("Not authenticated")
-    token_hash = hash_token(credentials.credentials, settings.secret_key)
-    user = await cached_identity(token_hash)
-    if user is None:
-        found = await session.scalar(select(User).where(User.token_hash == token_hash))
-        if found is None:
-            raise unauthorized("Invalid token")
-        user = UserRead.model_validate(found)
-        await guarded_backend().set(
-            identity_cache_key(token_hash),
+    token_hash = cache.token_hash(credentials.credentials)
+    # The token names its user's partition, so the cached identity is read, with its version,
+    # before the database is asked: a revocation committed since then voids what is stored.
+    user_id = keys.token_owner(credentials.credentials)
+    cached, version = None, None
+    if user_id is not None:
+        cached, version = await cache.lookup(identity_key(cache, user_id, token_hash))
+    if cached is not None:
+        try:
+            return UserRead.model_validate_json(cached.body)
+        except ValidationError:
+            pass  # written by an older version of the schema: look the user up again
+    found = await session.scalar(select(User).where(User.token_hash == token_hash))
+    if found is None or found.id != user_id:
+        raise unauthorized("Invalid token")
+    user = UserRead.model_validate(found)
+    if version is not None:
+        await cache.store_entry(
+            identity_key(cache, user.id, token_hash),
+            version,
             user.model_dump_json().encode(),
-            expire=settings.auth_cache_ttl_seconds,
+            settings.auth_cache_ttl_seconds,
         )
-    request.state.user = user
     return user
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import exc as sqlalchemy_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from {{ cookiecutter.project_slug }}.cache.guard import CacheUnavailableError
 from {{ cookiecutter.project_slug }}.context import current_request_id
 from {{ cookiecutter.project_slug }}.db.deadlines import DatabaseBusyError
 
@@ -34,6 +35,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 # pooled connection free within DATABASE_POOL_TIMEOUT_SECONDS (SQLAlchemy's TimeoutError).
 DATABASE_BUSY: tuple[type[Exception], ...] = (DatabaseBusyError, sqlalchemy_errors.TimeoutError)
 DATABASE_RETRY_AFTER_SECONDS = "5"
+# About one circuit-breaker cool-down (CACHE_BREAKER_SECONDS' default).
+CACHE_RETRY_AFTER_SECONDS = "5"
 
 
 class ErrorResponse(BaseModel):
@@ -77,6 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # so DatabaseBusyError (an OperationalError) gets this one.
     for error_class in DATABASE_BUSY:
         app.add_exception_handler(error_class, database_busy)
+    app.add_exception_handler(CacheUnavailableError, cache_unavailable)
 
 
 def database_error_response(problem: str, exc: Exception) -> JSONResponse:
@@ -104,3 +108,12 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
 async def database_busy(request: Request, exc: Exception) -> JSONResponse:
     # The request's session has rolled back by now: nothing it wrote is kept.
     return database_error_response("busy", exc)
+
+
+async def cache_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Raised before a commit whose invalidation could not be made safe: nothing was written.
+    return error_response(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "The cache cannot be updated right now, so nothing was changed; try again shortly",
+        {"Retry-After": CACHE_RETRY_AFTER_SECONDS},
+    )

@@ -3,20 +3,26 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi_cache import FastAPICache
 
-from {{ cookiecutter.project_slug }}.api import health, items, users
-from {{ cookiecutter.project_slug }}.cache.guarded import GuardedBackend
-from {{ cookiecutter.project_slug }}.cache.http import HttpCacheMiddleware
-from {{ cookiecutter.project_slug }}.cache.local import LocalCacheMiddleware
-from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_cache
+from {{ cookiecutter.project_slug }}.api import health, items, stats, upstream, users
+from {{ cookiecutter.project_slug }}.auth import hash_token
+from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
+from {{ cookiecutter.project_slug }}.cache.edge import EdgeCacheMiddleware
+from {{ cookiecutter.project_slug }}.cache.guard import Guard
+from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_store
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
 from {{ cookiecutter.project_slug }}.errors import install_error_handlers
 from {{ cookiecutter.project_slug }}.http_client import open_http_client
 from {{ cookiecutter.project_slug }}.logs import configure_logging
+from {{ cookiecutter.project_slug }}.middleware.body_limit import (
+    RequestBodyLimitMiddleware,
+    document_request_body_limit,
+)
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 
@@ -39,23 +45,30 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(settings)
     async with (
         open_database(create_engine(settings)) as database,
-        open_cache(settings) as cache,
+        open_store(settings) as (store, local),
         open_http_client(settings) as http_client,
     ):
+        guard = Guard(
+            timeout_seconds=settings.cache_timeout_seconds,
+            breaker_seconds=settings.cache_breaker_seconds,
+            warning_interval_seconds=settings.cache_warning_interval_seconds,
+            after_timeout=store.after_timeout,
+        )
+        cache = ResponseCache(
+            store,
+            guard,
+            prefix=settings.cache_prefix,
+            lock_seconds=settings.cache_lock_seconds,
+            token_hash=partial(hash_token, secret_key=settings.secret_key),
+            local=local,
+        )
         app.state.settings = settings
         app.state.database = database
         app.state.cache = cache
-        app.state.local_cache = cache.local
         app.state.http_client = http_client
-        backend = GuardedBackend(
-            cache.store,
-            lock_seconds=settings.cache_lock_seconds,
-            warning_interval_seconds=settings.cache_warning_interval_seconds,
-            local=cache.local,
-            invalidations=cache.invalidations,
-        )
-        # fastapi-cache2 keeps its configuration process-wide: one app per process.
-        FastAPICache.init(backend, prefix=settings.cache_prefix, expire=settings.cache_ttl_seconds)
+        # fastapi-cache2's `@cache` reaches the backend through its process-wide configuration
+        # (one app per process); this project's code uses app.state.cache.
+        FastAPICache.init(cache, prefix=settings.cache_prefix, expire=settings.cache_ttl_seconds)
         # Everything imported and built so far lives as long as the process: keep it out of the
         # garbage collector's full passes, whose pauses otherwise show in tail latencies.
         gc.freeze()
@@ -68,18 +81,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     app = FastAPI(
-        title="{{ cookiecutter.project_name }}",
+        title={{ cookiecutter.project_name | python_string }},
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # The last one added runs first: the request id must exist before anything else runs, and
-    # the local cache stores what HttpCacheMiddleware has finished.
-    app.add_middleware(HttpCacheMiddleware)
-    app.add_middleware(LocalCacheMiddleware)
+    document_request_body_limit(app)
+    # The last one added runs first: the request id must exist before anything else runs, a
+    # body over MAX_REQUEST_BODY_BYTES is refused before anything reads it, and a cache HIT is
+    # answered before routing.
+    app.add_middleware(EdgeCacheMiddleware)
+    app.add_middleware(RequestBodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(items.router)
+    app.include_router(stats.router)
+    app.include_router(upstream.router)
     return app
 
 

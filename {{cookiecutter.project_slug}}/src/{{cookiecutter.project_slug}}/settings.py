@@ -16,12 +16,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core.core_schema import ValidationInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-# The async driver this project installs; DATABASE_URL must use it.
 SECRET_KEY_MIN_LENGTH = 32
+# The async driver this project installs; DATABASE_URL must use it.
 {%- if cookiecutter.database == "postgresql" %}
 DATABASE_DRIVER = "postgresql+asyncpg"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1/{{ cookiecutter.project_slug }}"
@@ -58,6 +59,9 @@ class Settings(BaseSettings):
 {%- if cookiecutter.cache_backend == "redis" %}
 
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # Each worker also keeps up to this many bytes of the cached responses it read, answered
+    # with no round trip and dropped through Redis pub/sub (see cache/local.py); 0 turns it off.
+    local_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 {%- elif cookiecutter.cache_backend == "memcached" %}
 
     memcached_url: AnyUrl = AnyUrl("memcached://127.0.0.1:11211")
@@ -67,11 +71,6 @@ class Settings(BaseSettings):
     # The in-process cache drops its least recently used entries beyond this many.
     memory_cache_max_entries: int = Field(default=10_000, ge=1)
 {%- endif %}
-{%- if cookiecutter.cache_backend != "memcached" %}
-    # Each worker also keeps up to this many bytes of the cached responses it served, answered
-    # without routing or a cache round trip (see cache/local.py); 0 turns that off.
-    local_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
-{%- endif %}
     # Every cache key starts with this prefix, so several services can share one cache server.
     cache_prefix: str = Field(
         default="{{ cookiecutter.project_slug }}",
@@ -80,10 +79,18 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = Field(default=60, ge=1)
     # How long a request waits for another one computing the same cached response.
     cache_lock_seconds: float = Field(default=5.0, gt=0)
+    # Every cache call gives up after this long: a cache answers in well under a millisecond,
+    # so waiting longer only turns a hung server into hung requests. Not much lower: under load
+    # an event loop can take a few hundred ms to get back to a call that was answered in time.
+    cache_timeout_seconds: float = Field(default=0.5, gt=0)
+    # After a failure the cache is skipped for about this long; then one request probes it.
+    cache_breaker_seconds: float = Field(default=5.0, gt=0)
     # A failing cache server is reported at most once per this many seconds.
     cache_warning_interval_seconds: float = Field(default=30.0, gt=0)
     # How long a token's user stays cached; revoking the token forgets it at once.
     auth_cache_ttl_seconds: int = Field(default=60, ge=1)
+    # A larger request body answers 413 before it is read (middleware/body_limit.py).
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # Readiness probes give up on a dependency after this long.
     health_check_timeout_seconds: float = Field(default=2.0, gt=0)
     # While this file exists, writes answer 503: touch it before a failover, remove it after.
@@ -93,6 +100,9 @@ class Settings(BaseSettings):
     # SecretStr: webhook URLs often carry a token.
     webhook_url: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    # An upstream whose status GET /api/upstream reports (cached across workers); unset: 404.
+    # SecretStr: such URLs often carry a token.
+    upstream_status_url: SecretStr | None = None
     # The one outgoing HTTP client (webhooks and any upstream you add) is bounded by these.
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     http_max_connections: int = Field(default=20, ge=1)
@@ -129,14 +139,15 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("webhook_url")
+    @field_validator("webhook_url", "upstream_status_url")
     @classmethod
-    def require_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+    def require_http_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
             try:
                 HttpUrl(value.get_secret_value())
             except ValidationError:
-                raise ValueError("WEBHOOK_URL must be an http:// or https:// URL") from None
+                name = (info.field_name or "the URL").upper()
+                raise ValueError(f"{name} must be an http:// or https:// URL") from None
         return value
 {%- if cookiecutter.cache_backend == "memcached" %}
 

@@ -1,5 +1,6 @@
 """Creating users: shared by the CLI and the tests."""
 
+import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -24,10 +25,16 @@ async def create_user(
     """Add a user and return it with its API token; the token is not stored and not shown again."""
     if await session.scalar(select(User.id).where(User.name == name)) is not None:
         raise UserExistsError(f"a user named {name!r} already exists")
-    token = new_token()
+    # The token names its user (new_token), so the user needs its id first; until then its
+    # hash is one of a token nobody knows.
     user = User(
-        name=name, token_hash=hash_token(token, settings.secret_key), scopes=join_scopes(scopes)
+        name=name,
+        token_hash=hash_token(secrets.token_urlsafe(32), settings.secret_key),
+        scopes=join_scopes(scopes),
     )
     session.add(user)
+    await session.flush()
+    token = new_token(user.id)
+    user.token_hash = hash_token(token, settings.secret_key)
     await session.flush()
     return user, token

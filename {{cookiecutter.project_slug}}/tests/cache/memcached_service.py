@@ -1,10 +1,33 @@
 """Test settings for the memcached cache: a real server from MEMCACHED_URL."""
 
 import os
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.servers import CONNECT_TIMEOUT_SECONDS, Server, server_down
+
 MEMCACHED_URL = os.environ.get("MEMCACHED_URL", "memcached://127.0.0.1:11211")
+MEMCACHED = Server(
+    "memcached", "MEMCACHED_URL", compose_service="memcached", debian_package="memcached"
+)
+
+
+def check_cache_server(url: str = MEMCACHED_URL) -> str | None:
+    """None when memcached answers `version` at `url`; otherwise what to do about it."""
+    address = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (address.hostname or "127.0.0.1", address.port or 11211),
+            timeout=CONNECT_TIMEOUT_SECONDS,
+        ) as connection:
+            connection.sendall(b"version\r\n")
+            reply = connection.recv(64)
+    except OSError as error:
+        return server_down(MEMCACHED, url, error)
+    if not reply.startswith(b"VERSION"):
+        return server_down(MEMCACHED, url, ValueError(f"unexpected reply {reply[:20]!r}"))
+    return None
 
 
 def cache_settings() -> dict[str, Any]:

@@ -3,6 +3,11 @@
 from typing import Any
 
 
+def check_cache_server() -> str | None:
+    """The in-process cache has no server to be down."""
+    return None
+
+
 def cache_settings() -> dict[str, Any]:
     return {}
 

@@ -4,9 +4,29 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from redis.asyncio import Redis
 
+from tests.servers import CONNECT_TIMEOUT_SECONDS, Server, server_down, server_refused
+
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS = Server("Redis", "REDIS_URL", compose_service="redis", debian_package="redis-server")
+
+
+def check_cache_server(url: str = REDIS_URL) -> str | None:
+    """None when Redis answers at `url`; otherwise what to do about it."""
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, socket_timeout=CONNECT_TIMEOUT_SECONDS
+    )
+    try:
+        client.ping()
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        return server_down(REDIS, url, error)
+    except redis.RedisError as error:  # it answered: a password or ACL problem
+        return server_refused(REDIS, url, error)
+    finally:
+        client.close()
+    return None
 
 
 def cache_settings() -> dict[str, Any]:

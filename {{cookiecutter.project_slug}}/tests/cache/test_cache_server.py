@@ -7,14 +7,18 @@ from collections.abc import Callable
 import pytest
 from fastapi import FastAPI
 
-from {{ cookiecutter.project_slug }}.cache.guarded import GuardedBackend, led_keys
-from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_cache
+from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
+from {{ cookiecutter.project_slug }}.cache.flight import leading
+from {{ cookiecutter.project_slug }}.cache.guard import Guard
+from {{ cookiecutter.project_slug }}.cache.keys import namespace_key
+from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_store
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache import outage_proxy
 from tests.cache.{{ cookiecutter.cache_backend }}_service import server_address, settings_for_server
 from tests.conftest import SettingsFactory, running, wait_until
 from tests.ports import unused_tcp_port
+from tests.upstream import running_upstream
 
 pytestmark = pytest.mark.anyio
 
@@ -35,26 +39,32 @@ async def test_the_service_starts_and_serves_with_the_cache_unreachable(
 
 async def test_cold_misses_in_two_processes_compute_once(settings: Settings) -> None:
     """Two backends with clients of their own stand for two worker processes."""
-    key = f"{settings.cache_prefix}:stampede"
+    key = f"{namespace_key(settings.cache_prefix, 'shared', 'stampede')}:cold"
     runs = 0
 
-    async def request(backend: GuardedBackend) -> bytes:
+    async def request(cache: ResponseCache) -> bytes:
         nonlocal runs
-        led_keys.set(set())
-        _, value = await backend.get_with_ttl(key)
-        if value is None:
-            runs += 1
-            await asyncio.sleep(0.3)  # the endpoint's work
-            value = b"computed"
-            await backend.set(key, value, expire=30)
+        with leading():
+            _, value = await cache.get_with_ttl(key)
+            if value is None:
+                runs += 1
+                await asyncio.sleep(0.3)  # the endpoint's work
+                value = b"computed"
+                await cache.set(key, value, expire=30)
         return value
 
-    async with open_cache(settings) as first, open_cache(settings) as second:
-        backends = [
-            GuardedBackend(cache.store, lock_seconds=5, warning_interval_seconds=30)
-            for cache in (first, second)
+    async with open_store(settings) as (first, _), open_store(settings) as (second, _):
+        caches = [
+            ResponseCache(
+                store,
+                Guard(timeout_seconds=2, breaker_seconds=1, warning_interval_seconds=30),
+                prefix=settings.cache_prefix,
+                lock_seconds=5,
+                token_hash=str,
+            )
+            for store in (first, second)
         ]
-        results = await asyncio.gather(*(request(backends[n % 2]) for n in range(50)))
+        results = await asyncio.gather(*(request(caches[n % 2]) for n in range(50)))
 
     assert results == [b"computed"] * 50
     assert runs == 1
@@ -74,7 +84,7 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
         assert (await client.get("/api/items", headers=alice)).headers["x-fastapi-cache"] == "HIT"
 
         await proxy.cut()
-        local = app.state.local_cache
+        local = app.state.cache.local
         if local is not None:
             # The worker notices the lost subscription and stops answering from its copy.
             await wait_until(lambda: not local.enabled)
@@ -94,7 +104,22 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
     assert [response.status_code for response in during] == [200] * 20
     assert ready.status_code == 503
     assert ready.json()["failing"] == ["cache"]
-    cache_warnings = [r for r in caplog.records if r.name.endswith("cache.guarded")]
+    cache_warnings = [r for r in caplog.records if r.name.endswith("cache.guard")]
     assert len(cache_warnings) == 1
     assert cache_warnings[0].exc_info is None
     assert resumed.headers["x-fastapi-cache"] == "HIT"
+
+
+async def test_an_upstream_answer_is_shared_by_every_instance(
+    make_settings: SettingsFactory, make_app: Callable[[Settings], FastAPI]
+) -> None:
+    async with running_upstream() as upstream:
+        upstream.status_code, upstream.body = 200, b'{"status":"green"}'
+        settings = make_settings(upstream_status_url=f"{upstream.url}/status")
+        answers = []
+        for _ in range(2):  # two instances, as two workers or two hosts would be
+            async with running(make_app(settings)) as client:
+                answers.append(await client.get("/api/upstream"))
+
+    assert [answer.json() for answer in answers] == [{"status": "green"}] * 2
+    assert len(upstream.received) == 1

@@ -1,4 +1,4 @@
-"""Each worker's local copy of cached responses: fast, private to its token, never stale."""
+"""Each worker's local tier of cached responses: fast, private to its token, never stale."""
 
 from collections import Counter
 from typing import Any
@@ -7,8 +7,8 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
-from {{ cookiecutter.project_slug }}.cache.local import LocalEntry, LocalResponseCache
+from {{ cookiecutter.project_slug }}.cache.entries import Entry
+from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 
 from tests.conftest import bearer
 
@@ -31,9 +31,9 @@ class CountingStore:
 
 @pytest.fixture
 def counting_store(app: FastAPI) -> CountingStore:
-    backend = guarded_backend()
-    counting = CountingStore(backend.store)
-    backend.store = counting
+    cache = app.state.cache
+    counting = CountingStore(cache.store)
+    cache.store = counting
     return counting
 
 
@@ -132,54 +132,47 @@ async def test_no_store_goes_past_the_copy(client: AsyncClient, alice: Headers) 
     assert "x-fastapi-cache" not in response.headers
 
 
-def make_local(max_bytes: int = 1000) -> LocalResponseCache:
-    local = LocalResponseCache(max_bytes, max_lifetime_seconds=60, token_hash=str.upper)
+def make_local(max_bytes: int = 1000) -> LocalTier:
+    local = LocalTier(max_bytes)
     local.connected()
     return local
 
 
-def entry(body: bytes = b"x", scope: str = "items:user:1", owner: str = "T") -> LocalEntry:
-    return LocalEntry([], "max-age=60", '"e"', body, 100.0, scope, owner)
+def entry(body: bytes = b"x", version: int = 1, expires_at: float = 100.0) -> Entry:
+    return Entry(version, expires_at, '"e"', body)
 
 
-def test_a_request_that_began_before_an_invalidation_stores_nothing() -> None:
+def test_a_read_that_began_before_an_invalidation_keeps_nothing() -> None:
     local = make_local()
-    ticket = local.ticket("items:user:1")
-    assert ticket is not None
+    generation = local.generation
 
-    local.apply("scope:items:user:1")  # a write committed while the request was running
-    local.put(("T", "/api/items", ""), entry(), ticket)
+    local.forget("items:state")  # a write committed while the read was on its way
+    local.keep(generation, "items:state", "items:1", entry())
 
-    assert len(local) == 0
+    assert local.get("items:state", "items:1", now=0.0) is None
 
 
-def test_entries_are_dropped_by_scope_by_token_and_on_disconnect() -> None:
+def test_entries_are_dropped_with_their_version_and_on_disconnect() -> None:
     local = make_local()
-    for number, (scope, token) in enumerate([("a", "T1"), ("b", "T1"), ("b", "T2")]):
-        ticket = local.ticket(scope)
-        assert ticket is not None
-        local.put((token, f"/{number}", ""), entry(scope=scope, owner=token), ticket)
+    for state in ("a:state", "b:state"):
+        local.keep(local.generation, state, f"{state}:entry", entry())
 
-    local.apply("scope:a")
-    assert len(local) == 2
-    local.apply("token:T1")
-    assert len(local) == 1
+    local.forget("a:state")
+    assert local.get("a:state", "a:state:entry", now=0.0) is None
+    assert local.get("b:state", "b:state:entry", now=0.0) is not None
     local.disconnected()
-    assert len(local) == 0
-    assert local.ticket("b") is None  # nothing is stored while messages may be missed
+    assert local.get("b:state", "b:state:entry", now=0.0) is None
+    local.keep(local.generation, "b:state", "b:state:entry", entry())
+    assert local.get("b:state", "b:state:entry", now=0.0) is None  # nothing kept while offline
 
 
-def test_the_copy_stays_within_its_byte_budget_and_expires() -> None:
+def test_the_tier_stays_within_its_byte_budget_and_expires() -> None:
     local = make_local(max_bytes=1000)
     for number in range(30):
-        ticket = local.ticket("s")
-        assert ticket is not None
-        local.put(("T", f"/{number}", ""), entry(body=b"x" * 50), ticket)
+        local.keep(local.generation, "s", f"/{number}", entry(body=b"x" * 50))
 
-    assert len(local) == 20  # 20 x 50 bytes: the least recently used went first
-    assert local.get(("T", "/29", ""), now=99.0) is not None
-    assert local.get(("T", "/29", ""), now=100.0) is None  # expired
-    big = local.ticket("s")
-    assert big is not None
-    local.put(("T", "/big", ""), entry(body=b"x" * 100), big)  # over 1/16 of the budget
-    assert local.get(("T", "/big", ""), now=0.0) is None
+    assert len(local.entries) == 20  # 20 x 50 bytes: the least recently used went first
+    assert local.get("s", "/29", now=99.0) is not None
+    assert local.get("s", "/29", now=100.0) is None  # expired
+    local.keep(local.generation, "s", "/big", entry(body=b"x" * 100))  # over 1/16 of the budget
+    assert local.get("s", "/big", now=0.0) is None

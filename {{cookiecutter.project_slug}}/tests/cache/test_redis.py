@@ -5,14 +5,16 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
-from {{ cookiecutter.project_slug }}.cache.guarded import GuardedBackend
-from {{ cookiecutter.project_slug }}.cache.keys import user_scope
-from {{ cookiecutter.project_slug }}.cache.redis import open_cache
+from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
+from {{ cookiecutter.project_slug }}.cache.guard import Guard
+from {{ cookiecutter.project_slug }}.cache.keys import namespace_key, user_partition
+from {{ cookiecutter.project_slug }}.cache.redis import open_store
 from {{ cookiecutter.project_slug }}.db.models import Item
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.cache.redis_service import REDIS_URL
+from tests.cache.redis_service import REDIS_URL, check_cache_server
 from tests.conftest import running, wait_until
+from tests.ports import unused_tcp_port
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +36,7 @@ async def test_the_shared_client_is_closed_at_shutdown(
         for _ in range(5):
             await client.get("/health/ready")
         while_running = await connections_named(settings.cache_prefix)
-        await wait_until(lambda: app.state.local_cache.enabled)
+        await wait_until(lambda: app.state.cache.local.enabled)
         subscribed = await connections_named(subscriber)
 
     # Sequential requests reuse one pooled connection rather than opening one each.
@@ -51,21 +53,24 @@ async def test_another_workers_write_reaches_this_workers_local_copy(
     me = (await client.get("/api/me", headers=alice)).json()
     for _ in range(3):
         await client.get("/api/items", headers=alice)
-    local = app.state.local_cache
-    # The other worker's write: a row committed, then its namespace bump and announcement.
-    async with app.state.database.sessionmaker() as session:
-        session.add(Item(owner_id=me["id"], name="from another worker"))
-        await session.commit()
-    unannounced = await client.get("/api/items", headers=alice)
-    generation = local.generation
-    async with open_cache(settings) as other_worker:
-        other = GuardedBackend(
-            other_worker.store,
+    local = app.state.cache.local
+    # The other worker's write: marked in flight, the row committed, then a new version.
+    state = f"{namespace_key(settings.cache_prefix, user_partition(me['id']), 'items')}:state"
+    async with open_store(settings) as (store, _):
+        other = ResponseCache(
+            store,
+            Guard(timeout_seconds=2, breaker_seconds=1, warning_interval_seconds=30),
+            prefix=settings.cache_prefix,
             lock_seconds=5,
-            warning_interval_seconds=30,
-            invalidations=other_worker.invalidations,
+            token_hash=str,
         )
-        await other.invalidate(user_scope(f"{settings.cache_prefix}:items", me["id"]))
+        async with app.state.database.sessionmaker() as session:
+            session.add(Item(owner_id=me["id"], name="from another worker"))
+            await session.commit()
+        unannounced = await client.get("/api/items", headers=alice)
+        generation = local.generation
+        await other.begin_write(state)
+        await other.end_write(state)
     await wait_until(lambda: local.generation > generation)
 
     announced = await client.get("/api/items", headers=alice)
@@ -78,6 +83,21 @@ async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Sett
     store = app.state.cache.store
     key = f"{settings.cache_prefix}:round-trip"
 
-    await store.set(key, b"\x00cached bytes", expire=30)
+    await store.set(key, b"\x00cached bytes", 30)
 
-    assert await store.get(key) == b"\x00cached bytes"
+    assert await store.get_many([key]) == [b"\x00cached bytes"]
+
+
+def test_the_session_check_passes_while_redis_answers() -> None:
+    assert check_cache_server() is None
+
+
+def test_the_session_check_names_a_closed_port_without_its_password() -> None:
+    port = unused_tcp_port()
+
+    message = check_cache_server(f"redis://:pw-that-must-not-leak@127.0.0.1:{port}/0")
+
+    assert message is not None
+    assert f"The tests need Redis, and none answers at redis://:***@127.0.0.1:{port}/0" in message
+    assert "REDIS_URL" in message
+    assert "pw-that-must-not-leak" not in message

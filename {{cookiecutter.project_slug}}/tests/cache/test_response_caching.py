@@ -8,10 +8,13 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from httpx import AsyncClient, Response
+from pydantic import BaseModel
 from sqlalchemy import event
 
+from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
-from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
+from {{ cookiecutter.project_slug }}.cache.entries import State
+from {{ cookiecutter.project_slug }}.cache.keys import namespace_key
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.conftest import SettingsFactory, running
@@ -97,14 +100,18 @@ async def test_a_write_leaves_other_namespaces_and_other_users_cached(
 
 
 async def test_invalidating_a_namespace_leaves_a_sibling_with_a_longer_name(app: FastAPI) -> None:
-    backend = guarded_backend()
-    items, items2 = "test:items", "test:items2"
-    before = [await backend.namespace_version(ns) for ns in (items, items2)]
+    cache: ResponseCache = app.state.cache
+    states = [f"{namespace_key(cache.prefix, 'shared', name)}:state" for name in ("a", "a2")]
+    for state in states:
+        await cache.end_write(state)
+    before = [State.parse(value) for value in await cache.read(states)]
 
-    await backend.invalidate(items)
+    await cache.begin_write(states[0])
+    await cache.end_write(states[0])
 
-    assert await backend.namespace_version(items) != before[0]
-    assert await backend.namespace_version(items2) == before[1]
+    after = [State.parse(value) for value in await cache.read(states)]
+    assert after[0] != before[0]
+    assert after[1] == before[1]
 
 
 async def test_every_query_parameter_is_part_of_the_key(
@@ -223,6 +230,32 @@ async def test_the_callers_identity_is_cached_and_revocation_is_immediate(
         assert (await client.get("/api/me", headers=alice)).status_code == 401
     finally:
         event.remove(engine, "before_cursor_execute", count_user_lookups)
+
+
+async def test_a_hit_never_carries_fields_the_response_model_filters(
+    make_app: Callable[[Settings], FastAPI], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Public(BaseModel):
+        name: str
+
+    class WithSecret(Public):
+        secret: str
+
+    router = APIRouter()
+
+    @router.get("/profile", response_model=Public)
+    @cached_response(namespace="profiles", per_user=False)
+    async def profile() -> WithSecret:
+        return WithSecret(name="alice", secret="hunter2")
+
+    app = make_app(settings)
+    app.include_router(router)
+    async with running(app) as client:
+        responses = [await client.get("/profile") for _ in range(3)]
+
+    assert [cache_status(response) for response in responses] == ["MISS", "HIT", "HIT"]
+    assert {response.content for response in responses} == {b'{"name":"alice"}'}
+    assert "response_model differs" in caplog.text
 
 
 def test_a_cached_route_must_not_return_a_response_object() -> None:

@@ -4,6 +4,7 @@ The server comes from TEST_DATABASE_SERVER_URL (default: the local server, user 
 developer's own database, named in DATABASE_URL, is never touched.
 """
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -11,13 +12,42 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.ports import unused_tcp_port
+from tests.servers import CONNECT_TIMEOUT_SECONDS, Server, server_down, server_refused
 
 SERVER_URL = os.environ.get(
     "TEST_DATABASE_SERVER_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
+POSTGRESQL = Server(
+    "PostgreSQL",
+    "TEST_DATABASE_SERVER_URL",
+    compose_service="postgres",
+    debian_package="postgresql",
+)
+
+
+def check_database_server(url: str = SERVER_URL) -> str | None:
+    """None when PostgreSQL accepts a connection at `url`; otherwise what to do about it."""
+
+    async def connect() -> None:
+        engine = create_async_engine(url, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(connect())
+    except OSError as error:
+        return server_down(POSTGRESQL, url, error)
+    except DBAPIError as error:
+        # The server answered. Its own message, not SQLAlchemy's (which appends SQL and a link).
+        return server_refused(POSTGRESQL, url, error.orig or error)
+    return None
 
 
 @asynccontextmanager

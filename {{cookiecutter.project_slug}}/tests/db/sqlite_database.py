@@ -9,6 +9,11 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 
+def check_database_server() -> str | None:
+    """SQLite is a file: there is no server to be down."""
+    return None
+
+
 @asynccontextmanager
 async def isolated_database_url() -> AsyncIterator[str]:
     with tempfile.TemporaryDirectory(prefix="test-db-") as directory:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from {{ cookiecutter.project_slug }}.auth import CurrentUserDep, require_scope
-from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection, get_cache
+from {{ cookiecutter.project_slug }}.cache.backend import CacheDep
 from {{ cookiecutter.project_slug }}.context import RequestIdDep
 from {{ cookiecutter.project_slug }}.db.database import DatabaseDep
 from {{ cookiecutter.project_slug }}.db.session import SessionDep, StreamingSessionDep
@@ -17,7 +17,6 @@ from {{ cookiecutter.project_slug }}.schemas import UserRead
 from {{ cookiecutter.project_slug }}.scopes import ITEMS_READ, ITEMS_WRITE
 from {{ cookiecutter.project_slug }}.settings import SettingsDep
 
-CacheDep = Annotated[CacheConnection, Depends(get_cache)]
 ItemsReaderDep = Annotated[UserRead, Depends(require_scope(ITEMS_READ))]
 ItemsWriterDep = Annotated[UserRead, Depends(require_scope(ITEMS_WRITE))]
 

@@ -9,12 +9,14 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
 from {{ cookiecutter.project_slug }}.api.deps import CacheDep, DatabaseDep, SettingsDep
+from {{ cookiecutter.project_slug }}.cache.guard import BreakerOpenError
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/health", tags=["health"])
 
-CheckStatus = Literal["ok", "failing"]
+# degraded: skipped without waiting, because it failed moments ago (cache/guard.py).
+CheckStatus = Literal["ok", "failing", "degraded"]
 
 
 class Liveness(BaseModel):
@@ -31,6 +33,8 @@ async def probe(name: str, check: Callable[[], Awaitable[None]], time_limit: flo
     try:
         async with asyncio.timeout(time_limit):
             await check()
+    except BreakerOpenError:
+        return "degraded"
     except TimeoutError:
         logger.warning("readiness: %s did not answer within %.1f s", name, time_limit)
         return "failing"
@@ -61,7 +65,7 @@ async def ready(
         *(probe(name, check, time_limit) for name, check in checks.items())
     )
     statuses = dict(zip(checks, results, strict=True))
-    failing = [name for name, result in statuses.items() if result == "failing"]
+    failing = [name for name, result in statuses.items() if result != "ok"]
     response.headers["Cache-Control"] = "no-store"
     if failing:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

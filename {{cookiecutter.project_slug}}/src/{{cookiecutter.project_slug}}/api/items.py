@@ -1,7 +1,8 @@
 """The caller's items: create, list, read, replace, delete, and export as a stream.
 
 Reads are cached per user in the `items` namespace; every successful write invalidates that
-user's `items` entries when it commits, so a read after a write's 2xx is never stale. Reads need
+user's `items` entries around its commit (and creations and deletions the shared `stats`), so a
+read after a write's 2xx is never stale. Reads need
 the token's `items:read` scope and writes `items:write`; writes also pause in maintenance mode
 and announce themselves to WEBHOOK_URL.
 """
@@ -9,7 +10,7 @@ and announce themselves to WEBHOOK_URL.
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
@@ -21,8 +22,9 @@ from {{ cookiecutter.project_slug }}.api.deps import (
     SessionDep,
     StreamingSessionDep,
 )
+from {{ cookiecutter.project_slug }}.api.stats import STATS_NAMESPACE
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
-from {{ cookiecutter.project_slug }}.cache.invalidation import invalidate_after_commit
+from {{ cookiecutter.project_slug }}.cache.invalidation import invalidate_on_commit
 from {{ cookiecutter.project_slug }}.db.models import Item
 from {{ cookiecutter.project_slug }}.errors import ErrorResponse
 from {{ cookiecutter.project_slug }}.maintenance import refuse_writes_during_maintenance
@@ -35,7 +37,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = ERRORS | {
     code: {"model": ErrorResponse}
-    # 400: a body that is not JSON at all; 503: maintenance.
+    # 400: a body that is not JSON at all; 503: maintenance, or the cache cannot be invalidated.
     for code in (status.HTTP_400_BAD_REQUEST, status.HTTP_503_SERVICE_UNAVAILABLE)
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {status.HTTP_404_NOT_FOUND: {"model": ErrorResponse}}
@@ -72,12 +74,14 @@ async def create_item(
     body: ItemWrite,
     user: ItemsWriterDep,
     session: SessionDep,
+    request: Request,
     notify: Annotated[Notify, Depends(Webhook("item.created"))],
 ) -> Item:
     item = Item(owner_id=user.id, name=body.name, description=body.description)
     session.add(item)
     await session.flush()
-    invalidate_after_commit(session, NAMESPACE, user_id=user.id)
+    invalidate_on_commit(request, NAMESPACE, user_id=user.id)
+    invalidate_on_commit(request, STATS_NAMESPACE)
     notify(item_data(item))
     return item
 
@@ -128,6 +132,7 @@ async def replace_item(
     body: ItemWrite,
     user: ItemsWriterDep,
     session: SessionDep,
+    request: Request,
     notify: Annotated[Notify, Depends(Webhook("item.updated"))],
 ) -> Item:
     item = await get_owned_item(session, user, item_id)
@@ -135,7 +140,7 @@ async def replace_item(
     item.description = body.description
     await session.flush()
     await session.refresh(item)
-    invalidate_after_commit(session, NAMESPACE, user_id=user.id)
+    invalidate_on_commit(request, NAMESPACE, user_id=user.id)
     notify(item_data(item))
     return item
 
@@ -150,9 +155,11 @@ async def delete_item(
     item_id: ItemId,
     user: ItemsWriterDep,
     session: SessionDep,
+    request: Request,
     notify: Annotated[Notify, Depends(Webhook("item.deleted"))],
 ) -> Response:
     await session.delete(await get_owned_item(session, user, item_id))
-    invalidate_after_commit(session, NAMESPACE, user_id=user.id)
+    invalidate_on_commit(request, NAMESPACE, user_id=user.id)
+    invalidate_on_commit(request, STATS_NAMESPACE)
     notify({"id": item_id})
     return Response(status_code=status.HTTP_204_NO_CONTENT)

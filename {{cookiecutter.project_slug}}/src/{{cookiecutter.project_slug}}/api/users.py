@@ -1,13 +1,13 @@
 """The caller's own account."""
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from {{ cookiecutter.project_slug }}.api.deps import CurrentUserDep, SessionDep, SettingsDep
-from {{ cookiecutter.project_slug }}.auth import hash_token, identity_cache_key, new_token
+from {{ cookiecutter.project_slug }}.auth import hash_token, new_token
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
-from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
+from {{ cookiecutter.project_slug }}.cache.invalidation import invalidate_on_commit
+from {{ cookiecutter.project_slug }}.cache.keys import IDENTITY
 from {{ cookiecutter.project_slug }}.db.models import User
-from {{ cookiecutter.project_slug }}.db.session import after_commit
 from {{ cookiecutter.project_slug }}.errors import ErrorResponse
 from {{ cookiecutter.project_slug }}.schemas import UserRead
 
@@ -24,18 +24,21 @@ async def read_me(user: CurrentUserDep) -> UserRead:
     return user
 
 
-@router.delete("/me/token", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/me/token",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorResponse}},
+)
 async def revoke_token(
-    user: CurrentUserDep, session: SessionDep, settings: SettingsDep
+    user: CurrentUserDep, session: SessionDep, request: Request, settings: SettingsDep
 ) -> Response:
-    """Revoke the caller's token at once, on every worker; `create-user` makes a new user."""
+    """Revoke the caller's token at once, on every worker; `create-user` makes a new user.
+
+    503 (and the token still valid) when the cache cannot confirm that no worker will accept
+    the token any more: retry then.
+    """
     stored = await session.get_one(User, user.id)
-    revoked_hash = stored.token_hash
     # Replace the hash with one of a token nobody knows: the old token matches nothing.
-    stored.token_hash = hash_token(new_token(), settings.secret_key)
-
-    async def forget_identity() -> None:
-        await guarded_backend().revoke(identity_cache_key(revoked_hash), revoked_hash)
-
-    after_commit(session, forget_identity)
+    stored.token_hash = hash_token(new_token(user.id), settings.secret_key)
+    invalidate_on_commit(request, IDENTITY, user_id=user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,22 +1,46 @@
-"""Invalidate cached responses when a write commits."""
+"""Invalidation around a write's commit: no read after the write's 2xx is ever stale.
 
-from fastapi_cache import FastAPICache
-from sqlalchemy.ext.asyncio import AsyncSession
+A write that changes what a cached namespace returns calls `invalidate_on_commit`. Then:
 
-from {{ cookiecutter.project_slug }}.cache.guarded import guarded_backend
-from {{ cookiecutter.project_slug }}.cache.keys import user_scope
-from {{ cookiecutter.project_slug }}.db.session import after_commit
+1. Before the commit, the namespace is marked as written (its version state counts one more
+   write in flight). Readers that see the mark serve from the database and store nothing. If the
+   mark cannot be confirmed (the cache server failed, hung or is skipped by the breaker), the
+   write raises CacheUnavailableError: it rolls back and answers 503 with Retry-After.
+2. The transaction commits.
+3. After the commit the mark is removed and a fresh random version settles: entries computed
+   before the write carry an older version and are never served again. If this step fails, the
+   mark stays until it expires (PENDING_WRITE_SECONDS); meanwhile reads bypass the cache, and
+   afterwards the missing version is started afresh. Either way nothing computed before the
+   commit is served after the 2xx, whatever the cache server did meanwhile (a partition, a
+   restart from its append-only file, a failover).
+
+So while the cache server is unreachable, writes to cached namespaces answer 503: a stale read
+after a 2xx is the one thing this template never trades for availability.
+"""
+
+from functools import partial
+
+from fastapi import Request
+
+from {{ cookiecutter.project_slug }}.cache import keys
+from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
+from {{ cookiecutter.project_slug }}.db.session import after_commit, before_commit
 
 
-def invalidate_after_commit(session: AsyncSession, namespace: str, *, user_id: int) -> None:
-    """Invalidate `namespace` for `user_id` once `session` commits, before the response is sent.
+def invalidate_on_commit(request: Request, namespace: str, *, user_id: int | None = None) -> None:
+    """Invalidate `namespace` around the request's commit: `user_id`'s part, or the shared one.
 
-    Not earlier: a read between the invalidation and the commit would cache the old rows again.
-    Not at all if the request fails: then nothing changed.
+    The request's session is the one SessionDep keeps on `request.state.session`, so the route
+    must depend on SessionDep.
     """
-    scope = user_scope(f"{FastAPICache.get_prefix()}:{namespace}", user_id)
-
-    async def invalidate() -> None:
-        await guarded_backend().invalidate(scope)
-
-    after_commit(session, invalidate)
+    session = getattr(request.state, "session", None)
+    if session is None:
+        raise RuntimeError("invalidate_on_commit needs a route that depends on SessionDep")
+    cache: ResponseCache = request.app.state.cache
+    if user_id is None:
+        partition = keys.shared_partition(namespace)
+    else:
+        partition = keys.user_partition(user_id)
+    state_key = f"{keys.namespace_key(cache.prefix, partition, namespace)}:state"
+    before_commit(session, partial(cache.begin_write, state_key))
+    after_commit(session, partial(cache.end_write, state_key))

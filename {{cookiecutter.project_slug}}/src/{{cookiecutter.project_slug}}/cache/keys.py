@@ -1,76 +1,70 @@
-"""Cache keys: the request's method, path and whole sorted query string, plus who asks.
+"""Where everything lives in the cache, and the one canonical key of a request.
 
-fastapi-cache2's default key builder leaves undeclared query parameters out of the key and puts
-dependency values in through repr(), so a session or client object adds a memory address (the
-key never repeats). These builders read only the request, and hash it so keys stay bounded
-however long the query string is.
+A partition is what one write invalidates together: one user's responses (`user:42`) or a
+namespace every caller shares (`shared:<namespace>`). Each namespace of a partition has a version
+state and entries:
+
+    {orders:user:42}:items:state        version and writes in flight (entries.py)
+    {orders:user:42}:items:<digest>     one cached response
+    {orders:user:42}:identity:<digest>  the user behind one token
+
+The braces are a Redis hash tag: every key of a partition lives in one slot, so a HIT reads the
+caller's identity, both versions and the entry in one round trip, on one server or a cluster.
 """
 
 import hashlib
-from collections.abc import Callable
-from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
-from fastapi import Request, Response
-from fastapi_cache.types import KeyBuilder
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.types import Scope
 
-from {{ cookiecutter.project_slug }}.cache.guarded import UNCACHEABLE, guarded_backend
-from {{ cookiecutter.project_slug }}.cache.http import canonical_query
-from {{ cookiecutter.project_slug }}.cache.local import TICKET
-from {{ cookiecutter.project_slug }}.schemas import UserRead
+IDENTITY = "identity"
 
 
-def user_scope(namespace: str, user_id: int) -> str:
-    """The part of a namespace that belongs to one user; invalidated on that user's writes."""
-    return f"{namespace}:user:{user_id}"
+def user_partition(user_id: int) -> str:
+    return f"user:{user_id}"
 
 
-def request_digest(request: Request) -> str:
-    query = canonical_query(request.scope["query_string"])
-    canonical = f"{request.method} {request.url.path}?{query}"
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def shared_partition(namespace: str) -> str:
+    return f"shared:{namespace}"
 
 
-async def versioned_key(scope: str, request: Request) -> str:
-    backend = guarded_backend()
-    # Taken before the version is read: an invalidation from now on voids the ticket.
-    ticket = backend.local.ticket(scope) if backend.local is not None else None
-    version = await backend.namespace_version(scope)
-    if version == UNCACHEABLE:
-        return f"{scope}{UNCACHEABLE}"
-    if ticket is not None:
-        setattr(request.state, TICKET, ticket)
-    return f"{scope}:{version}:{request_digest(request)}"
+def namespace_key(prefix: str, partition: str, namespace: str) -> str:
+    hash_tag = f"{prefix}:{partition}"
+    # Braces built by hand: doubled ones would read as template syntax to the project generator.
+    return "{" + hash_tag + "}:" + namespace
 
 
-def current_user(request: Request) -> UserRead:
-    user = getattr(request.state, "user", None)
-    if not isinstance(user, UserRead):
-        raise RuntimeError("a per-user cached route must depend on CurrentUserDep")
-    return user
+def state_key(entry_key: str) -> str:
+    """The version state that an entry of this namespace must match (its key ends in a digest)."""
+    return f"{entry_key.rpartition(':')[0]}:state"
 
 
-def key_builder(scope: Callable[[str, Request], str]) -> KeyBuilder:
-    """A fastapi-cache2 key builder for keys under `scope(namespace, request)`."""
-
-    async def build(
-        func: Callable[..., Any],
-        namespace: str = "",
-        *,
-        request: Request | None = None,
-        response: Response | None = None,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> str:
-        if request is None:
-            raise RuntimeError("cached routes need the request")
-        return await versioned_key(scope(namespace, request), request)
-
-    return build
+def digest(*parts: str) -> str:
+    """Bounded, separator-free key material, however long the parts are."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-# For responses that depend on the caller: the key includes the caller's user id.
-per_user_key = key_builder(
-    lambda namespace, request: user_scope(namespace, current_user(request).id)
-)
-# For responses that are the same for every caller.
-shared_key = key_builder(lambda namespace, _request: namespace)
+def canonical_query(query_string: bytes) -> str:
+    """The query string with its parameters sorted: the same request, whatever their order."""
+    return urlencode(sorted(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)))
+
+
+def request_digest(scope: Scope, token_hash: str) -> str:
+    """One key per caller (token HMAC, empty for shared responses), path and full query."""
+    query = canonical_query(scope["query_string"])
+    return digest(token_hash, scope["method"], scope["path"], query)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of `Authorization: Bearer <token>`, parsed as FastAPI's HTTPBearer does."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def token_owner(token: str) -> int | None:
+    """The user id a token names (`<id>.<secret>`); it decides only where to look, never access."""
+    owner, separator, _ = token.partition(".")
+    if separator and owner.isascii() and owner.isdigit() and len(owner) <= 18:
+        return int(owner)
+    return None

@@ -1,77 +1,92 @@
 """Memcached through aiomcache: one client with a sized connection pool per process.
 
 fastapi-cache2's MemcachedBackend is not used: it reports every entry's remaining lifetime as
-3600 s (so HITs advertise `max-age=3600` whatever the real TTL) and cannot add or increment.
+3600 s and cannot add or compare-and-set. Memcached has no channel to tell other workers what
+changed, so there is no local tier: every HIT is one multi-get.
 """
 
-import math
-import struct
-import time
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from aiomcache import Client
 
-from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection
+from {{ cookiecutter.project_slug }}.cache.backend import (
+    PENDING_WRITE_SECONDS,
+    SETTLED_VERSION_SECONDS,
+)
+from {{ cookiecutter.project_slug }}.cache.entries import State
+from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 MEMCACHED_DEFAULT_PORT = 11211
-# Cached values carry their expiry time in front, so a HIT can tell its remaining lifetime.
-EXPIRY = struct.Struct(">d")
+# Compare-and-set retries before a version change gives up (and its write answers 503).
+CAS_ATTEMPTS = 20
 
 
 class MemcachedStore:
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = self.connect()
+        self.closing: set[asyncio.Task[None]] = set()
 
-    async def get_with_ttl(self, key: str) -> tuple[int, bytes | None]:
-        stored = await self.client.get(key.encode())
-        if stored is None or len(stored) < EXPIRY.size:
-            return 0, None
-        (expires_at,) = EXPIRY.unpack_from(stored)
-        return max(math.ceil(expires_at - time.time()), 0), stored[EXPIRY.size :]
+    def connect(self) -> Client:
+        url = self.settings.memcached_url
+        return Client(
+            url.host or "127.0.0.1",
+            url.port or MEMCACHED_DEFAULT_PORT,
+            pool_size=self.settings.memcached_pool_size,
+        )
 
-    async def get(self, key: str) -> bytes | None:
-        return (await self.get_with_ttl(key))[1]
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return list(await self.client.multi_get(*(key.encode() for key in keys)))
 
-    async def set(self, key: str, value: bytes, expire: int | None = None) -> None:
-        expires_at = time.time() + expire if expire else math.inf
-        await self.client.set(key.encode(), EXPIRY.pack(expires_at) + value, exptime=expire or 0)
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        await self.client.set(key.encode(), value, exptime=ttl)
+
+    async def add(self, key: str, value: bytes, ttl: int) -> bool:
+        return await self.client.add(key.encode(), value, exptime=ttl)
 
     async def delete(self, key: str) -> None:
         await self.client.delete(key.encode())
 
-    async def add(self, key: str, value: int, expire: int | None = None) -> bool:
-        return await self.client.add(key.encode(), str(value).encode(), exptime=expire or 0)
+    async def bump(self, state_key: str, version: int, pending_delta: int) -> None:
+        key = state_key.encode()
+        for _ in range(CAS_ATTEMPTS):
+            stored, cas_token = await self.client.gets(key)
+            current = State.parse(stored)
+            pending = max((current.pending if current else 0) + pending_delta, 0)
+            ttl = PENDING_WRITE_SECONDS if pending else SETTLED_VERSION_SECONDS
+            value = State(version, pending).encode()
+            if stored is None or cas_token is None:
+                if await self.client.add(key, value, exptime=ttl):
+                    return
+            elif await self.client.cas(key, value, cas_token, exptime=ttl):
+                return
+        raise RuntimeError(f"{state_key} kept changing; gave up after {CAS_ATTEMPTS} attempts")
 
-    async def incr(self, key: str) -> int:
-        value = await self.client.incr(key.encode())
-        if value is None:
-            raise KeyError(key)
-        return value
+    async def ping(self) -> None:
+        await self.client.version()
 
-    async def get_int(self, key: str) -> int | None:
-        value = await self.client.get(key.encode())
-        return None if value is None else int(value)
+    def after_timeout(self) -> None:
+        """Start over with new connections: a call cut short leaves its answer unread.
 
+        aiomcache returns a connection to its pool even when a call was cancelled, and the next
+        call on it would read the previous call's answer.
+        """
+        old, self.client = self.client, self.connect()
+        task = asyncio.get_running_loop().create_task(old.close())
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
 
-def create_client(settings: Settings) -> Client:
-    url = settings.memcached_url
-    return Client(
-        url.host or "127.0.0.1",
-        url.port or MEMCACHED_DEFAULT_PORT,
-        pool_size=settings.memcached_pool_size,
-    )
+    async def close(self) -> None:
+        await self.client.close()
 
 
 @asynccontextmanager
-async def open_cache(settings: Settings) -> AsyncIterator[CacheConnection]:
-    client = create_client(settings)
-
-    async def ping() -> None:
-        await client.version()
-
+async def open_store(settings: Settings) -> AsyncIterator[tuple[MemcachedStore, LocalTier | None]]:
+    store = MemcachedStore(settings)
     try:
-        yield CacheConnection(store=MemcachedStore(client), ping=ping)
+        yield store, None
     finally:
-        await client.close()
+        await store.close()

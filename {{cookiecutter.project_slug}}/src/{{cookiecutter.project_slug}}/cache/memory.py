@@ -1,97 +1,79 @@
 """In-process memory: no server, and each process has its own cache.
 
-Fine for one process (development, a single worker); with several workers each keeps its own copy,
-so choose Redis or memcached when the service scales out.
+Fine for one process (development, a single worker); with several workers each keeps its own
+copy, so choose Redis or memcached when the service scales out.
 
 fastapi-cache2's InMemoryBackend is not used: it keeps one store in a class attribute (shared by
-every app in the process, so separate apps and tests see each other's entries), never evicts an
-entry that is not read again, rounds expiry to whole seconds, and its lock is created at import
-time, outside any event loop.
+every app in the process), never evicts an entry that is not read again, and its lock is created
+at import time, outside any event loop. Being in-process, this store is its own local tier.
 """
 
-import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from cachetools import TLRUCache
 
-from {{ cookiecutter.project_slug }}.cache.connection import CacheConnection, local_response_cache
+from {{ cookiecutter.project_slug }}.cache.backend import (
+    PENDING_WRITE_SECONDS,
+    SETTLED_VERSION_SECONDS,
+)
+from {{ cookiecutter.project_slug }}.cache.entries import State
+from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 
-@dataclass(frozen=True)
-class Entry:
+@dataclass(frozen=True, slots=True)
+class Stored:
     value: bytes
-    expires_at: float  # on the backend's clock
+    expires_at: float  # on the store's clock
 
 
-def entry_expiry(_key: str, entry: Entry, _now: float) -> float:
-    return entry.expires_at
+def stored_expiry(_key: str, stored: Stored, _now: float) -> float:
+    return stored.expires_at
 
 
 class MemoryStore:
-    """A bounded, per-instance store: least recently used entries go first when it is full."""
+    """A bounded, per-instance store: least recently used entries go first when it is full.
 
-    def __init__(
-        self,
-        max_entries: int,
-        default_ttl_seconds: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._entries: TLRUCache[str, Entry] = TLRUCache(
-            maxsize=max_entries, ttu=entry_expiry, timer=clock
+    No await between reading and writing: within one event loop every method is atomic.
+    """
+
+    def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.entries: TLRUCache[str, Stored] = TLRUCache(
+            maxsize=max_entries, ttu=stored_expiry, timer=clock
         )
-        self._default_ttl_seconds = default_ttl_seconds
-        self._clock = clock
+        self.clock = clock
 
-    async def get_with_ttl(self, key: str) -> tuple[int, bytes | None]:
-        entry = self._entries.get(key)
-        if entry is None:
-            return 0, None
-        return math.ceil(entry.expires_at - self._clock()), entry.value
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [None if (stored := self.entries.get(key)) is None else stored.value for key in keys]
 
-    async def get(self, key: str) -> bytes | None:
-        entry = self._entries.get(key)
-        return None if entry is None else entry.value
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        self.entries[key] = Stored(value, self.clock() + ttl)
 
-    async def set(self, key: str, value: bytes, expire: int | None = None) -> None:
-        ttl = expire or self._default_ttl_seconds
-        self._entries[key] = Entry(value, self._clock() + ttl)
-
-    async def delete(self, key: str) -> None:
-        self._entries.pop(key, None)
-
-    # No await between reading and writing: within one event loop these are atomic.
-
-    async def add(self, key: str, value: int, expire: int | None = None) -> bool:
-        if key in self._entries:
+    async def add(self, key: str, value: bytes, ttl: int) -> bool:
+        if key in self.entries:
             return False
-        self._entries[key] = Entry(str(value).encode(), self._clock() + (expire or math.inf))
+        await self.set(key, value, ttl)
         return True
 
-    async def incr(self, key: str) -> int:
-        entry = self._entries[key]
-        value = int(entry.value) + 1
-        self._entries[key] = Entry(str(value).encode(), entry.expires_at)
-        return value
+    async def delete(self, key: str) -> None:
+        self.entries.pop(key, None)
 
-    async def get_int(self, key: str) -> int | None:
-        entry = self._entries.get(key)
-        return None if entry is None else int(entry.value)
+    async def bump(self, state_key: str, version: int, pending_delta: int) -> None:
+        current = State.parse((await self.get_many([state_key]))[0])
+        pending = max((current.pending if current else 0) + pending_delta, 0)
+        ttl = PENDING_WRITE_SECONDS if pending else SETTLED_VERSION_SECONDS
+        await self.set(state_key, State(version, pending).encode(), ttl)
 
+    async def ping(self) -> None:
+        """The cache lives in this process, so it is always reachable."""
 
-async def ping() -> None:
-    """The cache lives in this process, so it is always reachable."""
+    def after_timeout(self) -> None:
+        """Nothing to reset: no connections."""
 
 
 @asynccontextmanager
-async def open_cache(settings: Settings) -> AsyncIterator[CacheConnection]:
-    store = MemoryStore(settings.memory_cache_max_entries, settings.cache_ttl_seconds)
-    local = local_response_cache(settings.local_cache_max_bytes, settings)
-    if local is not None:
-        # One process, one cache: the backend applies every invalidation here directly, so
-        # there is no channel that could miss a message.
-        local.connected()
-    yield CacheConnection(store=store, ping=ping, local=local)
+async def open_store(settings: Settings) -> AsyncIterator[tuple[MemoryStore, LocalTier | None]]:
+    yield MemoryStore(settings.memory_cache_max_entries), None

@@ -18,8 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.db.database import DatabaseDep
 
+BEFORE_COMMIT = "before_commit"
 AFTER_COMMIT = "after_commit"
 MAX_STREAMING_SESSIONS = 4
+
+
+def before_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` just before the request's session commits; if it raises, roll back."""
+    session.info.setdefault(BEFORE_COMMIT, []).append(callback)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
@@ -37,6 +43,8 @@ async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[
         request.state.session = session
         try:
             yield session
+            for callback in session.info.pop(BEFORE_COMMIT, []):
+                await callback()
             await session.commit()
             for callback in session.info.pop(AFTER_COMMIT, []):
                 await callback()

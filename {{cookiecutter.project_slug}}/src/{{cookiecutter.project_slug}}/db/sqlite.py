@@ -1,13 +1,23 @@
 """SQLite through aiosqlite: an embedded file, no server to run."""
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import anyio
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from {{ cookiecutter.project_slug }}.db.deadlines import report_deadlines_as_busy
+from {{ cookiecutter.project_slug }}.db.errors import ExplainedDatabaseError
 from {{ cookiecutter.project_slug }}.settings import Settings
+
+# SQLite's messages for a missing table or column: migrations have not (all) run.
+NOT_MIGRATED_MESSAGES = ("no such table", "no such column", "has no column named")
 
 # Another connection holds the lock this statement needs (the primary result codes; extended
 # ones such as SQLITE_BUSY_SNAPSHOT share their low byte).
@@ -39,3 +49,57 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
     report_deadlines_as_busy(engine, hit_deadline)
     return engine
+
+
+def database_file(settings: Settings) -> str | None:
+    path = make_url(settings.database_url.get_secret_value()).database
+    return path if path and path != ":memory:" else None
+
+
+async def create_database_if_missing(settings: Settings) -> str | None:
+    """Create the database file unless it exists (SQLite makes it on the first connection).
+
+    Returns what was created, for the user to read, or None when the file was there.
+    """
+    path = database_file(settings)
+    if path is None or await anyio.Path(path).exists():
+        return None
+    engine = create_engine(settings)
+    try:
+        async with engine.connect():
+            pass
+    finally:
+        await engine.dispose()
+    return f"the database file {path}"
+
+
+def cannot_open_message(path: str | None) -> str:
+    return (
+        f"cannot open the SQLite database file {path}: its directory must exist and be "
+        "writable. Create the directory, or change DATABASE_URL."
+    )
+
+
+@contextmanager
+def explained_failures(settings: Settings, command_prefix: str) -> Iterator[None]:
+    """Turn the driver's errors into an ExplainedDatabaseError naming the real cause.
+
+    `command_prefix` is how the user runs this package's commands, for the advice to run one.
+    """
+    path = database_file(settings)
+    # Checked before connecting: when aiosqlite fails to open a file, its worker thread can
+    # outlive the command's event loop and print a traceback of its own.
+    if path is not None and not Path(path).parent.is_dir():
+        raise ExplainedDatabaseError(cannot_open_message(path))
+    try:
+        yield
+    except OperationalError as error:
+        message = str(error.orig)
+        if "unable to open database file" in message:
+            raise ExplainedDatabaseError(cannot_open_message(path)) from error
+        if any(symptom in message for symptom in NOT_MIGRATED_MESSAGES):
+            raise ExplainedDatabaseError(
+                f"the database file {path} is not migrated ({message}); "
+                f"run `{command_prefix} migrate` first."
+            ) from error
+        raise

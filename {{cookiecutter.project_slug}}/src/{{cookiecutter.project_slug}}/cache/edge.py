@@ -1,0 +1,235 @@
+"""The response cache at the ASGI edge: a HIT is answered before routing, from stored bytes.
+
+For a GET to a route decorated with `@cached_response`, this middleware looks for the response
+before FastAPI routes the request or resolves a dependency:
+
+1. the worker's local tier (local.py), where there is one: no round trip;
+2. the shared tier: one read of every key involved (keys.py), all checked against their
+   versions (entries.py): the caller's identity (a revoked token is never answered), the
+   namespace version and the entry;
+3. otherwise the request goes on to its route, where `@cache` computes the response once
+   (flight.py) and stores the bytes this middleware sends on later HITs.
+
+It also gives every cached response, HIT or MISS, the same HTTP semantics, whichever worker
+answers: a strong ETag from the body (fastapi-cache2's comes from Python's hash(), which differs
+per process), 304 for a matching If-None-Match, `private` and `Vary: Authorization` for requests
+with credentials. A request's `no-store` bypasses the cache; `no-cache` is ignored, because
+writes invalidate (a cached response is never stale) and clients must not force recomputation.
+"""
+
+import logging
+import time
+from collections.abc import Sequence
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.project_slug }}.cache import keys
+from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
+from {{ cookiecutter.project_slug }}.cache.decorator import CachePolicy, cache_policy
+from {{ cookiecutter.project_slug }}.cache.entries import Entry, etag_for, valid_entry
+
+logger = logging.getLogger(__name__)
+
+CACHE_STATUS_HEADER = "x-fastapi-cache"
+# Paths whose route was looked up, remembered up to this many (ids make paths many).
+MAX_KNOWN_PATHS = 10_000
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    candidates = [candidate.strip() for candidate in if_none_match.split(",")]
+    # Weak comparison, as RFC 9110 asks for If-None-Match.
+    return "*" in candidates or etag in (candidate.removeprefix("W/") for candidate in candidates)
+
+
+class EdgeCacheMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.routes: list[tuple[BaseRoute, CachePolicy]] = []
+        self.refused: list[tuple[BaseRoute, CachePolicy]] = []
+        self.policies: dict[str, CachePolicy] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        cache_control = headers.get("cache-control")
+        if cache_control is not None:
+            scope = dict(scope, headers=normalized_headers(scope, cache_control))
+            if "no-store" in cache_control:
+                await self.app(scope, receive, send)
+                return
+        if scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        if (policy := self.policy_for(scope)) is not None:
+            cache: ResponseCache = scope["app"].state.cache
+            if (entry := await self.stored_response(cache, policy, headers, scope)) is not None:
+                await send_hit(entry, headers, send)
+                return
+        await self.app(scope, receive, finishing(headers, send))
+        self.learn(scope)
+
+    def policy_for(self, scope: Scope) -> CachePolicy | None:
+        """The caching policy of the route that serves this GET, once a response showed it.
+
+        Routes are learned from the requests routing served (FastAPI records the route in the
+        scope), so the edge matches only cached routes, with their own matching. A path that a
+        cached route matches but another route serves costs a lookup and nothing else: entries
+        exist only for requests their own route answered.
+        """
+        path = scope["path"]
+        if (policy := self.policies.get(path)) is not None:
+            return policy
+        for route, policy in self.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                if len(self.policies) >= MAX_KNOWN_PATHS:
+                    self.policies.clear()
+                self.policies[path] = policy
+                return policy
+        return None
+
+    def learn(self, scope: Scope) -> None:
+        route = scope.get("route")
+        policy = cache_policy(scope.get("endpoint"))
+        known = any(route is learned for learned, _ in self.routes + self.refused)
+        if not isinstance(route, BaseRoute) or policy is None or known:
+            return
+        if getattr(route, "response_model", None) != policy.returns:
+            # The stored bytes serialize the return annotation; sent as they are, they could
+            # carry fields the response model filters out. The route's own HITs still pass
+            # through the model, so it stays cached, only not at the edge.
+            logger.error(
+                "%s: response_model differs from the return annotation; its HITs are not "
+                "answered at the edge",
+                getattr(route, "path", route),
+            )
+            self.refused.append((route, policy))
+            return
+        self.routes.append((route, policy))
+
+    async def stored_response(
+        self, cache: ResponseCache, policy: CachePolicy, headers: Headers, scope: Scope
+    ) -> Entry | None:
+        token_hash = ""
+        partition = keys.shared_partition(policy.namespace)
+        checked: list[str] = []  # (state key, entry key) pairs, all of which must be valid
+        if policy.per_user:
+            token = keys.bearer_token(headers.get("authorization"))
+            if token is None:
+                return None  # the route answers 401
+            user_id = keys.token_owner(token)
+            if user_id is None:
+                return None  # not a token this service issued: the route answers 401
+            token_hash = cache.token_hash(token)
+            partition = keys.user_partition(user_id)
+            identity = keys.namespace_key(cache.prefix, partition, keys.IDENTITY)
+            checked += [f"{identity}:state", f"{identity}:{keys.digest(token_hash)}"]
+        namespace = keys.namespace_key(cache.prefix, partition, policy.namespace)
+        checked += [f"{namespace}:state", f"{namespace}:{keys.request_digest(scope, token_hash)}"]
+        return await look_up(cache, checked)
+
+
+async def look_up(cache: ResponseCache, checked: Sequence[str]) -> Entry | None:
+    """The last entry of `checked` if every (state, entry) pair in it is valid, else None."""
+    pairs = list(zip(checked[::2], checked[1::2], strict=True))
+    now = time.time()
+    local = cache.local if cache.local is not None and cache.local.enabled else None
+    generation = 0 if local is None else local.generation
+    if local is not None:
+        kept = [local.get(state_key, entry_key, now) for state_key, entry_key in pairs]
+        if all(entry is not None for entry in kept):
+            return kept[-1]
+    values = await cache.read(checked)
+    entries: list[Entry] = []
+    for state, stored in zip(values[::2], values[1::2], strict=True):
+        if (entry := valid_entry(state, stored, now)) is None:
+            return None
+        entries.append(entry)
+    if local is not None:
+        for (state_key, entry_key), entry in zip(pairs, entries, strict=True):
+            local.keep(generation, state_key, entry_key, entry)
+    return entries[-1]
+
+
+def normalized_headers(scope: Scope, cache_control: str) -> list[tuple[bytes, bytes]]:
+    """The request's headers with Cache-Control reduced to what this service honours.
+
+    fastapi-cache2 skips the cache only for the exact value `no-store`, and recomputes for the
+    exact value `no-cache`; after this, it sees `no-store` or nothing.
+    """
+    headers = [(name, value) for name, value in scope["headers"] if name != b"cache-control"]
+    directives = {directive.split("=")[0].strip().lower() for directive in cache_control.split(",")}
+    if "no-store" in directives:
+        headers.append((b"cache-control", b"no-store"))
+    return headers
+
+
+def response_headers(entry: Entry, credentials: bool, now: float) -> MutableHeaders:
+    headers = MutableHeaders(
+        {
+            "content-type": "application/json",
+            "content-length": str(len(entry.body)),
+            "etag": entry.etag,
+            "cache-control": f"{'private, ' if credentials else ''}max-age={entry.ttl(now)}",
+            CACHE_STATUS_HEADER: "HIT",
+        }
+    )
+    if credentials:
+        headers["vary"] = "Authorization"
+    return headers
+
+
+async def send_hit(entry: Entry, request_headers: Headers, send: Send) -> None:
+    headers = response_headers(entry, "authorization" in request_headers, time.time())
+    if_none_match = request_headers.get("if-none-match")
+    if if_none_match is not None and etag_matches(if_none_match, entry.etag):
+        await send_not_modified(headers, send)
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": headers.raw})
+    await send({"type": "http.response.body", "body": entry.body})
+
+
+async def send_not_modified(headers: MutableHeaders, send: Send) -> None:
+    """A 304 with the response's headers, less those that describe the body it does not carry."""
+    for name in ("content-length", "content-type"):
+        if name in headers:
+            del headers[name]
+    await send({"type": "http.response.start", "status": 304, "headers": headers.raw})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def finishing(request_headers: Headers, send: Send) -> Send:
+    """`send`, giving responses computed by `@cache` the HTTP semantics of a HIT."""
+    start: Message | None = None
+    body = bytearray()
+
+    async def send_finished(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            if CACHE_STATUS_HEADER in Headers(raw=message["headers"]):
+                start = message  # held until the whole body is known
+            else:
+                await send(message)
+            return
+        if start is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        body.extend(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        headers = MutableHeaders(raw=list(start["headers"]))
+        headers["etag"] = etag = etag_for(bytes(body))
+        if "authorization" in request_headers:
+            headers["cache-control"] = f"private, {headers.get('cache-control', 'max-age=0')}"
+            headers.add_vary_header("Authorization")
+        if_none_match = request_headers.get("if-none-match")
+        if if_none_match is not None and etag_matches(if_none_match, etag):
+            await send_not_modified(headers, send)
+            return
+        await send({**start, "headers": headers.raw})
+        await send({"type": "http.response.body", "body": bytes(body)})
+
+    return send_finished

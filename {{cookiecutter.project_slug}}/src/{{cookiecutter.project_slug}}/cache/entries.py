@@ -1,0 +1,82 @@
+"""The two kinds of value the cache holds: a namespace's version state, and entries.
+
+A state is `b"<version> <pending>"`: the version current entries carry, and how many writes are
+between their "about to commit" and "committed" steps. An entry is served only while its
+namespace has no write in flight and its version is the current one (see invalidation.py).
+Versions are random, so one never comes back after a state was lost (evicted or expired).
+"""
+
+import hashlib
+import secrets
+import struct
+import time
+from dataclasses import dataclass
+
+# version, expiry time (Unix seconds), ETag digest; the body follows.
+HEADER = struct.Struct(">qd16s")
+
+
+def etag_for(body: bytes) -> str:
+    """A strong ETag: equal for equal bytes, in every process."""
+    return f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
+def fresh_version() -> int:
+    return secrets.randbits(62) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    version: int
+    pending: int
+
+    @classmethod
+    def parse(cls, stored: bytes | None) -> "State | None":
+        try:
+            version, pending = stored.split() if stored else (b"", b"")
+            return cls(int(version), int(pending))
+        except ValueError:
+            return None  # absent, or not written by this code: unusable
+
+    def encode(self) -> bytes:
+        return f"{self.version} {self.pending}".encode()
+
+    def current(self) -> int | None:
+        """The version entries must carry to be served; None while a write is in flight."""
+        return self.version if self.pending == 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    version: int
+    expires_at: float
+    etag: str
+    body: bytes
+
+    @classmethod
+    def new(cls, version: int, ttl_seconds: int, body: bytes) -> "Entry":
+        return cls(version, time.time() + ttl_seconds, etag_for(body), body)
+
+    @classmethod
+    def parse(cls, stored: bytes | None) -> "Entry | None":
+        if stored is None or len(stored) < HEADER.size:
+            return None
+        version, expires_at, etag = HEADER.unpack_from(stored)
+        return cls(version, expires_at, f'"{etag.hex()}"', stored[HEADER.size :])
+
+    def encode(self) -> bytes:
+        etag = bytes.fromhex(self.etag.strip('"'))
+        return HEADER.pack(self.version, self.expires_at, etag) + self.body
+
+    def ttl(self, now: float) -> int:
+        return max(int(self.expires_at - now), 0)
+
+
+def valid_entry(state: bytes | None, entry: bytes | None, now: float) -> Entry | None:
+    """The entry, if it may be served: its namespace is settled, same version, not expired."""
+    parsed = State.parse(state)
+    current = None if parsed is None else parsed.current()
+    found = Entry.parse(entry)
+    if current is None or found is None or found.version != current or found.expires_at <= now:
+        return None
+    return found

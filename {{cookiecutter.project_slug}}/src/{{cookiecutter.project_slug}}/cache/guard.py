@@ -1,0 +1,100 @@
+"""Every call to the cache server has a deadline, and a circuit breaker skips a hung server.
+
+A stalled server, a partition or a failover does not refuse connections: it stops answering. So
+each call gets CACHE_TIMEOUT_SECONDS (tens of milliseconds, not the seconds a database gets), and
+after a failure the breaker opens: for CACHE_BREAKER_SECONDS (with jitter, so workers do not
+return together) calls fail at once without touching the server. Then one call at a time probes
+it; its success closes the breaker. Failures are logged once per interval, without tracebacks.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class CacheUnavailableError(Exception):
+    """The cache server failed, timed out, or is being skipped while the breaker is open."""
+
+
+class BreakerOpenError(CacheUnavailableError):
+    """Skipped without trying: the breaker is open after a recent failure."""
+
+
+class Guard:
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float,
+        breaker_seconds: float,
+        warning_interval_seconds: float,
+        after_timeout: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.breaker_seconds = breaker_seconds
+        self.warning_interval_seconds = warning_interval_seconds
+        # Called when a call was abandoned mid-way (see memcached.py: its connection is dirty).
+        self.after_timeout = after_timeout
+        self.open_until = 0.0
+        self.probing = False
+        self.last_warning = -float("inf")
+        self.suppressed = 0
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until or self.probing
+
+    async def run(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()` within the deadline; CacheUnavailableError if it fails or is skipped."""
+        now = time.monotonic()
+        if now < self.open_until or self.probing:
+            raise BreakerOpenError(f"cache {operation} skipped: the cache server failed recently")
+        probe = self.open_until > 0
+        self.probing = probe
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                result = await call()
+        except Exception as error:  # any cache failure: skip the cache, never answer 500
+            if isinstance(error, TimeoutError):
+                self.after_timeout()
+            self._trip(operation, error)
+            raise CacheUnavailableError(
+                f"cache {operation} failed: {type(error).__name__}"
+            ) from error
+        finally:
+            if probe:
+                self.probing = False
+        self.open_until = 0.0
+        return result
+
+    async def attempt(self, operation: str, call: Callable[[], Awaitable[T]], fallback: T) -> T:
+        """`run`, with `fallback` when the cache is unavailable (reads, best-effort writes)."""
+        try:
+            return await self.run(operation, call)
+        except CacheUnavailableError:
+            return fallback
+
+    def _trip(self, operation: str, error: Exception) -> None:
+        now = time.monotonic()
+        self.open_until = now + self.breaker_seconds * random.uniform(0.8, 1.2)  # noqa: S311
+        if now - self.last_warning < self.warning_interval_seconds:
+            self.suppressed += 1
+            return
+        logger.warning(
+            "cache %s failed (%s: %s); serving without the cache for %.1f s. %d similar errors "
+            "in the last %.0f s were not logged.",
+            operation,
+            type(error).__name__,
+            error,
+            self.breaker_seconds,
+            self.suppressed,
+            self.warning_interval_seconds,
+        )
+        self.last_warning = now
+        self.suppressed = 0
