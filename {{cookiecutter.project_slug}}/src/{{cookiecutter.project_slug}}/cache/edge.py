@@ -167,29 +167,32 @@ def normalized_headers(scope: Scope, cache_control: str) -> list[tuple[bytes, by
     return headers
 
 
-def response_headers(entry: Entry, credentials: bool, now: float) -> MutableHeaders:
-    headers = MutableHeaders(
-        {
-            "content-type": "application/json",
-            "content-length": str(len(entry.body)),
-            "etag": entry.etag,
-            "cache-control": f"{'private, ' if credentials else ''}max-age={entry.ttl(now)}",
-            CACHE_STATUS_HEADER: "HIT",
-        }
-    )
-    if credentials:
-        headers["vary"] = "Authorization"
-    return headers
-
-
 async def send_hit(entry: Entry, request_headers: Headers, send: Send) -> None:
-    headers = response_headers(entry, "authorization" in request_headers, time.time())
+    credentials = "authorization" in request_headers
+    cache_control = f"{'private, ' if credentials else ''}max-age={entry.ttl(time.time())}"
+    headers = [
+        (b"etag", entry.etag.encode()),
+        (b"cache-control", cache_control.encode()),
+        (CACHE_STATUS_HEADER.encode(), b"HIT"),
+    ]
+    if credentials:
+        headers.append((b"vary", b"Authorization"))
     if_none_match = request_headers.get("if-none-match")
     if if_none_match is not None and etag_matches(if_none_match, entry.etag):
-        await send_not_modified(headers, send)
+        await send_response(send, 304, headers, b"")
         return
-    await send({"type": "http.response.start", "status": 200, "headers": headers.raw})
-    await send({"type": "http.response.body", "body": entry.body})
+    headers += [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(entry.body)).encode()),
+    ]
+    await send_response(send, 200, headers, entry.body)
+
+
+async def send_response(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def send_not_modified(headers: MutableHeaders, send: Send) -> None:
@@ -197,8 +200,7 @@ async def send_not_modified(headers: MutableHeaders, send: Send) -> None:
     for name in ("content-length", "content-type"):
         if name in headers:
             del headers[name]
-    await send({"type": "http.response.start", "status": 304, "headers": headers.raw})
-    await send({"type": "http.response.body", "body": b""})
+    await send_response(send, 304, headers.raw, b"")
 
 
 def finishing(request_headers: Headers, send: Send) -> Send:

@@ -47,6 +47,8 @@ def digest(*parts: str) -> str:
 
 def canonical_query(query_string: bytes) -> str:
     """The query string with its parameters sorted: the same request, whatever their order."""
+    if not query_string:
+        return ""
     return urlencode(sorted(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)))
 
 
