@@ -424,8 +424,14 @@ def test_a_soak_of_mixed_reads_and_writes(service: Service) -> None:
         connections_redis_postgres={"after_4s": warm[0], "after_16s": hot[0]},
         worker_rss_mb={"after_4s": warm[1], "after_16s": hot[1]},
     )
-    # 404 only where a user asked for the other's item (checked as `leaks` otherwise).
-    assert set(counts) <= {200, 201, 204, 404}
+    # 404 only where a user asked for the other's item (checked as `leaks` otherwise). A 503
+    # is a write refused because its cache invalidation could not be confirmed in time (the
+    # machine runs other suites meanwhile): allowed when rare and stated, never a stale read.
+    refused = [o for o in load.outcomes if o.status == 503]
+    assert set(counts) <= {200, 201, 204, 404, 503}
+    assert all(b"nothing was changed" in o.body for o in refused)
+    assert all("retry-after" in {name.lower() for name in o.headers} for o in refused)
+    assert len(refused) * 20 <= len(load.outcomes)
     assert stale == []
     assert leaks == []
     # No growth: pools reuse connections, memory stays within a bound.
