@@ -409,7 +409,7 @@ def timed_suite(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, An
     try:
         output = run(args, cwd, env, timeout=3600)
     except RuntimeError as error:
-        return {"failed": str(error)[-2000:]}
+        return {"failed": str(error)[-8000:]}  # the tail holds pytest's summary
     wall = time.perf_counter() - started
     reported = re.search(r" in ([\d.]+)s", output.strip().splitlines()[-1])
     return {"wall": wall, "pytest": float(reported.group(1)) if reported else wall}
