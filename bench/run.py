@@ -1,48 +1,173 @@
-"""`make bench`: the cached hit path against the limit and against fastapi-cache2's quick start.
+"""`make bench`: every tier of a cached read, side by side in one run, against its limits.
 
-Bakes the default (Redis) project and the memory-backend one, serves each application under
-uvicorn with one worker, and drives it with wrk from a separate process. For each backend, side
-by side in this one run: (a) the same endpoint and payload with no caching and no work, (b)
-fastapi-cache2 wired as its quick start shows, (c) the template's cached endpoint on a HIT.
-Then a stampede (50 concurrent cold requests for one key), the bake time, the baked suite's
-time and the template suite's time. Prints a table and JSON (also written to .bench/).
+Bakes the default (Redis) project and a memcached one, serves each target below under uvicorn
+with one worker pinned to CPU 0, and loads it with wrk pinned to CPU 1 (`-t1 -c16`). Every
+target serves the same 20-item payload: the body of the template's authenticated
+GET /api/items.
+
+    L   raw ASGI app sending the bytes            a   bare FastAPI endpoint, no cache
+    Lr  raw ASGI + one redis-py GET               b   fastapi-cache2 quick start, Redis, HIT
+    Lm  raw ASGI + one aiomcache get              bm  fastapi-cache2 quick start, memcached, HIT
+    c   template HIT from the local tier (Redis bake, LOCAL_CACHE_MAX_BYTES=64 MiB)
+    s   template HIT from Redis (LOCAL_CACHE_MAX_BYTES=0)
+    m   template HIT from memcached
+    miss    template, every request a cold key (`?n=<unique>`): the route runs and stores
+    bypass  the same requests with `Cache-Control: no-store`: the route runs, no cache
+
+Rounds are interleaved (each round loads every target once) and medians are reported, with
+the goal ratios computed from them. Then a stampede (50 concurrent cold requests for one key)
+and the suites' times. Prints tables; JSON goes to .bench/results.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+from urllib.parse import unquote
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TEMPLATE_ROOT))
 
+from bench.load import Load, Server, drive, request, serving  # noqa: E402
 from tests.baking import UV, clean_environment, find_python  # noqa: E402
 
 BENCH_DIR = TEMPLATE_ROOT / "bench"
 RESULTS_DIR = TEMPLATE_ROOT / ".bench"
+COLD_KEYS_SCRIPT = BENCH_DIR / "cold_keys.lua"
 PYTHON_VERSION = "3.12"
+ITEMS = 20
+CONNECTIONS = 16
 STAMPEDE_REQUESTS = 50
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+MEMCACHED = ("127.0.0.1", 11211)
+CACHE_STATUS = "x-fastapi-cache"
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str
+    bake: str  # "redis" or "memcached": whose environment serves it
+    factory: str  # in bench/targets.py
+    env: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    cold_keys: bool = False  # a unique query string on every request (COLD_KEYS_SCRIPT)
+    cache_status: str | None = None  # the x-fastapi-cache header a warm request must carry
+
+
 TARGETS = {
-    "limit": "targets:limit_app",
-    "naive": "targets:naive_app",
-    "template": "targets:template_app",
+    "L": Target("raw ASGI, payload bytes", "redis", "raw_app"),
+    "Lr": Target("raw ASGI + one redis-py GET", "redis", "raw_redis_app"),
+    "Lm": Target("raw ASGI + one aiomcache get", "memcached", "raw_memcached_app"),
+    "a": Target("bare FastAPI endpoint, no cache", "redis", "bare_app"),
+    "b": Target(
+        "fastapi-cache2 quick start, Redis, HIT",
+        "redis",
+        "quick_start_app",
+        cache_status="HIT",
+    ),
+    "bm": Target(
+        "fastapi-cache2 quick start, memcached, HIT",
+        "memcached",
+        "quick_start_app",
+        cache_status="HIT",
+    ),
+    "c": Target(
+        "template HIT, local tier (Redis bake, LOCAL_CACHE_MAX_BYTES=64 MiB)",
+        "redis",
+        "template_app",
+        env={"LOCAL_CACHE_MAX_BYTES": str(64 * 1024 * 1024)},
+        cache_status="HIT",
+    ),
+    "s": Target(
+        "template HIT from Redis, LOCAL_CACHE_MAX_BYTES=0 (the default)",
+        "redis",
+        "template_app",
+        env={"LOCAL_CACHE_MAX_BYTES": "0"},
+        cache_status="HIT",
+    ),
+    "m": Target("template HIT from memcached", "memcached", "template_app", cache_status="HIT"),
+    "miss": Target(
+        "template MISS, cold key each request (Redis bake)",
+        "redis",
+        "template_app",
+        cold_keys=True,
+        cache_status="MISS",
+    ),
+    "bypass": Target(
+        "template, same requests, Cache-Control: no-store",
+        "redis",
+        "template_app",
+        headers={"Cache-Control": "no-store"},
+        cold_keys=True,
+    ),
 }
+
+
+@dataclass(frozen=True)
+class Goal:
+    name: str
+    value: Callable[[dict[str, dict[str, float]]], float]
+    at_least: float | None = None
+    at_most: float | None = None
+
+    def met(self, value: float) -> bool:
+        low = self.at_least is None or value >= self.at_least
+        return low and (self.at_most is None or value <= self.at_most)
+
+    @property
+    def bound(self) -> str:
+        return f">= {self.at_least:g}" if self.at_least is not None else f"<= {self.at_most:g}"
+
+
+def rate(name: str, other: str) -> Goal:
+    def value(medians: dict[str, dict[str, float]]) -> float:
+        return medians[name]["requests_per_second"] / medians[other]["requests_per_second"]
+
+    return Goal(f"{name}/{other} req/s", value)
+
+
+def p99(name: str, other: str) -> Goal:
+    def value(medians: dict[str, dict[str, float]]) -> float:
+        return medians[name]["p99_ms"] / medians[other]["p99_ms"]
+
+    return Goal(f"p99({name})/p99({other})", value)
+
+
+def at_least(goal: Goal, bound: float) -> Goal:
+    return Goal(goal.name, goal.value, at_least=bound)
+
+
+def at_most(goal: Goal, bound: float) -> Goal:
+    return Goal(goal.name, goal.value, at_most=bound)
+
+
+GOALS = [
+    at_least(rate("s", "Lr"), 0.5),
+    at_least(rate("m", "Lm"), 0.5),
+    at_least(rate("c", "L"), 0.5),
+    at_least(rate("s", "b"), 3),
+    at_least(rate("m", "bm"), 3),
+    at_most(p99("s", "a"), 2),
+    at_most(p99("m", "a"), 2),
+    at_least(rate("c", "a"), 0.9),
+]
 
 
 def log(message: str) -> None:
@@ -54,7 +179,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> 
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     if result.returncode != 0:
-        raise SystemExit(f"bench: `{' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
+        raise RuntimeError(f"`{' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
     return result.stdout
 
 
@@ -77,10 +202,9 @@ def ensure_wrk() -> str:
 class Project:
     path: Path
     package: str
+    python: Path
     bake_seconds: float
     install_seconds: float
-    # The baked project's scripts/bench.py: its server, load and setup helpers.
-    bench: ModuleType
 
 
 def bake_and_install(backend: str, output_dir: Path) -> Project:
@@ -100,25 +224,52 @@ def bake_and_install(backend: str, output_dir: Path) -> Project:
     run([UV, "sync", "--quiet", "--python", find_python(PYTHON_VERSION)], path, env)
     installed = time.perf_counter()
     package = next(path.glob("src/*/__init__.py")).parent.name
-    return Project(path, package, baked - started, installed - baked, load_bench(path, backend))
+    python = path / ".venv" / "bin" / "python"
+    return Project(path, package, python, baked - started, installed - baked)
 
 
-def load_bench(project: Path, name: str) -> ModuleType:
-    module_name = f"baked_bench_{name}"
-    spec = importlib.util.spec_from_file_location(module_name, project / "scripts" / "bench.py")
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"bench: no scripts/bench.py in {project}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+def create_user(project: Project, env: dict[str, str]) -> str:
+    """Migrate the database and create a user; return its token (`<user id>.<secret>`)."""
+    cli = [str(project.python), "-m", project.package]
+    run([*cli, "migrate"], project.path, env)
+    output = run([*cli, "create-user", f"bench-{secrets.token_hex(4)}"], project.path, env)
+    return output.strip().splitlines()[-1]
 
 
-def stampede(tools: ModuleType, base: str) -> int:
+def seed_items(server: Server, auth: dict[str, str]) -> bytes:
+    """Create ITEMS items; return the body of GET /api/items."""
+    for number in range(ITEMS):
+        item = {"name": f"item {number}", "description": f"the benchmark's item {number}"}
+        request(f"{server.base}/api/items", "POST", item, auth)
+    return request(f"{server.base}/api/items", headers=auth)[2]
+
+
+def check(name: str, target: Target, server: Server, auth: dict[str, str], body: bytes) -> None:
+    """Warm the target up and make sure it answers what it is meant to measure."""
+    path = f"/api/items?n=check-{secrets.token_hex(4)}" if target.cold_keys else "/api/items"
+    headers = auth | target.headers
+    if not target.cold_keys:
+        request(f"{server.base}{path}", headers=headers)  # fills the cache
+    status, received, answered = request(f"{server.base}{path}", headers=headers)
+    if status != 200 or json.loads(answered) != json.loads(body):
+        raise SystemExit(f"bench: {name} answered {status} with a different payload")
+    if received.get(CACHE_STATUS) != target.cache_status:
+        found = received.get(CACHE_STATUS)
+        raise SystemExit(
+            f"bench: {name} answered {CACHE_STATUS}: {found}, not {target.cache_status}"
+        )
+
+
+def load(name: str, server: Server, auth: dict[str, str], seconds: int, round_tag: str) -> Load:
+    target = TARGETS[name]
+    script = (COLD_KEYS_SCRIPT, f"{round_tag}-{name}") if target.cold_keys else None
+    return drive(server, "/api/items", seconds, CONNECTIONS, auth | target.headers, script)
+
+
+def stampede(server: Server) -> int:
     """How many times the body ran for STAMPEDE_REQUESTS concurrent cold requests of one key."""
-    request = tools.request
-    before = json.loads(request(f"{base}/bench/runs")[2])
-    url = f"{base}/bench/slow?round={secrets.randbelow(10**9)}"
+    before = json.loads(request(f"{server.base}/bench/runs")[2])
+    url = f"{server.base}/bench/slow?round={secrets.randbelow(10**9)}"
     start = threading.Barrier(STAMPEDE_REQUESTS)
 
     def call(_: int) -> int:
@@ -130,198 +281,237 @@ def stampede(tools: ModuleType, base: str) -> int:
         statuses = list(pool.map(call, range(STAMPEDE_REQUESTS)))
     if statuses != [200] * STAMPEDE_REQUESTS:
         raise SystemExit(f"bench: stampede answers were not all 200: {sorted(set(statuses))}")
-    runs: int = json.loads(request(f"{base}/bench/runs")[2]) - before
+    runs: int = json.loads(request(f"{server.base}/bench/runs")[2]) - before
     return runs
 
 
-def remove_redis_keys(project: Project, env: dict[str, str], prefix: str) -> None:
+def remove_redis_keys(project: Project, env: dict[str, str], prefix: str) -> int:
+    # Template keys start with a hash tag, `{<prefix>:...}`, the others with the prefix.
     script = (
         "import os, redis; r = redis.Redis.from_url(os.environ['REDIS_URL']); "
-        f"[r.delete(k) for k in r.scan_iter(match='{prefix}*')]"
+        f"keys = list(r.scan_iter(match='*{prefix}*', count=1000)); "
+        "[r.delete(*keys[i:i + 500]) for i in range(0, len(keys), 500)]; print(len(keys))"
     )
-    run([str(project.path / ".venv" / "bin" / "python"), "-c", script], project.path, env)
+    return int(run([str(project.python), "-c", script], project.path, env))
 
 
-def measure_backend(
-    backend: str, project: Project, seconds: int, rounds: int, work: Path
-) -> dict[str, Any]:
-    tools = project.bench
+def memcached_command(sock: socket.socket, command: bytes, end: bytes) -> bytes:
+    sock.sendall(command)
+    received = b""
+    while not received.endswith(end):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def remove_memcached_keys(prefix: str) -> int:
+    """Delete this run's keys: memcached lists its keys through `lru_crawler metadump all`."""
+    with socket.create_connection(MEMCACHED, timeout=30) as sock:
+        dump = memcached_command(sock, b"lru_crawler metadump all\r\n", b"END\r\n")
+        keys = [
+            key
+            for line in dump.decode().splitlines()
+            if line.startswith("key=") and prefix in (key := unquote(line.split()[0][4:]))
+        ]
+        for key in keys:
+            memcached_command(sock, f"delete {key}\r\n".encode(), b"\r\n")
+    return len(keys)
+
+
+def median_load(loads: list[dict[str, Any]]) -> dict[str, float]:
+    metrics = ("requests_per_second", "p50_ms", "p99_ms", "server_cpu_us")
+    return {metric: statistics.median(load[metric] for load in loads) for metric in metrics}
+
+
+def measure(projects: dict[str, Project], seconds: int, rounds: int, work: Path) -> dict[str, Any]:
     prefix = f"bench-{secrets.token_hex(6)}"
     env = clean_environment() | {
         "ENVIRONMENT": "production",
         "LOG_LEVEL": "WARNING",
-        # The loads measure HITs: nothing may expire halfway. (With 60 s, the round in which
-        # the entry and the identity expired showed a p99 near 50 ms: every connection then took
-        # the full path once, and the local copies were refilled.)
+        # The loads measure HITs: nothing may expire halfway.
         "CACHE_TTL_SECONDS": "3600",
         "AUTH_CACHE_TTL_SECONDS": "3600",
         "SECRET_KEY": secrets.token_urlsafe(48),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{work / backend}.db",
+        # One database for both bakes: the same user, token and items, so the same bytes.
+        "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bench.db'}",
         "CACHE_PREFIX": prefix,
-        "BENCH_PACKAGE": project.package,
-        "BENCH_BACKEND": backend,
-        "BENCH_PAYLOAD": str(work / f"{backend}-payload.json"),
+        "REDIS_URL": REDIS_URL,
+        "MEMCACHED_URL": f"memcached://{MEMCACHED[0]}:{MEMCACHED[1]}",
+        "BENCH_PAYLOAD": str(work / "payload.json"),
     }
-    if backend == "redis":
-        env["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    python = str(project.path / ".venv" / "bin" / "python")
-    token = tools.create_bench_user(env, project.path, python)
+    token = create_user(projects["redis"], env)
     auth = {"Authorization": f"Bearer {token}"}
-    results: dict[str, Any] = {"loads": {name: [] for name in TARGETS}}
+    loads: dict[str, list[dict[str, Any]]] = {name: [] for name in TARGETS}
+    results: dict[str, Any] = {"cache_prefix": prefix, "loads": loads}
 
     def serve(name: str) -> Any:
-        app_dir = ["--app-dir", str(BENCH_DIR)]
-        return tools.serving(TARGETS[name], env, project.path, app_dir, python)
+        target = TARGETS[name]
+        project = projects[target.bake]
+        server_env = env | target.env
+        server_env |= {"BENCH_PACKAGE": project.package, "BENCH_BACKEND": target.bake}
+        factory = f"targets:{target.factory}"
+        return serving(factory, server_env, project.path, project.python, BENCH_DIR)
 
     try:
-        with ExitStack() as servers:
-            template = servers.enter_context(serve("template"))
-            items = tools.seed_items(template, token)
-            # The other two serve exactly this payload.
-            (work / f"{backend}-payload.json").write_bytes(items)
-            bases = {
-                "limit": servers.enter_context(serve("limit")),
-                "naive": servers.enter_context(serve("naive")),
-                "template": template,
-            }
-            for name, base in bases.items():
-                # Warm up: the first call is a MISS; the loads then measure HITs.
-                tools.request(f"{base}/api/items", headers=auth)
-                _, headers, body = tools.request(f"{base}/api/items", headers=auth)
-                if name != "limit" and headers.get("x-fastapi-cache") != "HIT":
-                    raise SystemExit(f"bench: {name} did not answer from the cache")
-                if json.loads(body) != json.loads(items):
-                    raise SystemExit(f"bench: {name} serves a different payload")
-                tools.drive(f"{base}/api/items", token, 2)
-            for round_number in range(rounds):
-                for name, base in bases.items():
-                    load = tools.drive(f"{base}/api/items", token, seconds)
-                    rate = load.requests_per_second
-                    log(f"{backend} {name} round {round_number + 1}: {rate:.0f} req/s")
-                    results["loads"][name].append(asdict(load))
+        with ExitStack() as stack:
+            servers = {"c": stack.enter_context(serve("c"))}
+            body = seed_items(servers["c"], auth)
+            (work / "payload.json").write_bytes(body)
+            results["payload_bytes"] = len(body)
+            for name in TARGETS:
+                if name not in servers:
+                    servers[name] = stack.enter_context(serve(name))
+            for name, server in servers.items():
+                check(name, TARGETS[name], server, auth, body)
+                load(name, server, auth, 2, "warm-up")
+            for number in range(1, rounds + 1):
+                round_tag = f"round{number}-{secrets.token_hex(3)}"
+                for name, server in servers.items():
+                    measured = load(name, server, auth, seconds, round_tag)
+                    if measured.failures:
+                        raise SystemExit(f"bench: {name}: {measured.failures} failed requests")
+                    log(
+                        f"round {number} {name}: {measured.requests_per_second:.0f} req/s, "
+                        f"p99 {measured.p99_ms:.2f} ms, {measured.server_cpu_us:.0f} µs CPU/req"
+                    )
+                    loads[name].append(asdict(measured))
             results["stampede_body_runs"] = {
-                name: stampede(tools, bases[name]) for name in ("naive", "template")
+                name: stampede(servers[name]) for name in ("b", "c", "bm", "m")
             }
     finally:
-        if backend == "redis":
-            remove_redis_keys(project, env, prefix)
-    results["payload_bytes"] = len(items)
+        removed = remove_redis_keys(projects["redis"], env, prefix)
+        removed += remove_memcached_keys(prefix)
+        log(f"removed {removed} keys under {prefix}")
     return results
 
 
-def best(loads: list[dict[str, Any]]) -> dict[str, Any]:
-    return max(loads, key=lambda load: load["requests_per_second"])
-
-
-def summarize(backend: str, results: dict[str, Any]) -> dict[str, Any]:
-    limit, naive, template = (best(results["loads"][name]) for name in TARGETS)
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    medians = {name: median_load(loads) for name, loads in results["loads"].items()}
+    goals = []
+    for goal in GOALS:
+        value = goal.value(medians)
+        goals.append(
+            {"goal": goal.name, "bound": goal.bound, "value": value, "met": goal.met(value)}
+        )
+    miss, bypass = medians["miss"], medians["bypass"]
     return {
-        "backend": backend,
-        "limit": limit,
-        "naive": naive,
-        "template_hit": template,
-        "hit_vs_limit": template["requests_per_second"] / limit["requests_per_second"],
-        "hit_vs_naive": template["requests_per_second"] / naive["requests_per_second"],
-        "hit_p99_vs_limit_p99": template["p99_ms"] / limit["p99_ms"],
-        "stampede_body_runs": results["stampede_body_runs"],
-        "payload_bytes": results["payload_bytes"],
-        "every_round": results["loads"],
-        "failures": sum(load["failures"] for loads in results["loads"].values() for load in loads),
+        "medians": medians,
+        "goals": goals,
+        "miss_vs_bypass": {
+            "requests_per_second": miss["requests_per_second"] / bypass["requests_per_second"],
+            "p99": miss["p99_ms"] / bypass["p99_ms"],
+            "extra_server_cpu_us": miss["server_cpu_us"] - bypass["server_cpu_us"],
+        },
     }
 
 
-def timed_suite(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float]:
+def timed_suite(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
     """The wall time of the whole command, and the time pytest itself reports."""
     started = time.perf_counter()
-    output = run(args, cwd, env, timeout=3600)
+    try:
+        output = run(args, cwd, env, timeout=3600)
+    except RuntimeError as error:
+        return {"failed": str(error)[-8000:]}  # the tail holds pytest's summary
     wall = time.perf_counter() - started
     reported = re.search(r" in ([\d.]+)s", output.strip().splitlines()[-1])
     return {"wall": wall, "pytest": float(reported.group(1)) if reported else wall}
 
 
-def table(summaries: list[dict[str, Any]]) -> str:
+def tables(report: dict[str, Any]) -> str:
+    summary = report["summary"]
     lines = [
-        "| backend | endpoint | req/s | p50 ms | p99 ms |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| tier | what | req/s | p50 ms | p99 ms | server CPU µs/req |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
-    labels = {
-        "limit": "(a) no cache, no work",
-        "naive": "(b) fastapi-cache2 quick start, HIT",
-        "template_hit": "(c) template, HIT",
-    }
-    for summary in summaries:
-        for key, label in labels.items():
-            load = summary[key]
-            lines.append(
-                f"| {summary['backend']} | {label} | {load['requests_per_second']:.0f} | "
-                f"{load['p50_ms']:.2f} | {load['p99_ms']:.2f} |"
-            )
-    lines.append("")
-    lines.append("| backend | c/a | c/b | p99 c/a | stampede runs: naive / template |")
-    lines.append("| --- | ---: | ---: | ---: | ---: |")
-    for summary in summaries:
-        runs = summary["stampede_body_runs"]
+    for name, medians in summary["medians"].items():
         lines.append(
-            f"| {summary['backend']} | {summary['hit_vs_limit']:.2f} | "
-            f"{summary['hit_vs_naive']:.2f} | {summary['hit_p99_vs_limit_p99']:.2f} | "
-            f"{runs['naive']} / {runs['template']} |"
+            f"| {name} | {TARGETS[name].label} | {medians['requests_per_second']:.0f} | "
+            f"{medians['p50_ms']:.2f} | {medians['p99_ms']:.2f} | "
+            f"{medians['server_cpu_us']:.0f} |"
         )
+    lines += ["", "| goal | bound | value | |", "| --- | --- | ---: | --- |"]
+    for goal in summary["goals"]:
+        verdict = "met" if goal["met"] else "**missed**"
+        lines.append(f"| {goal['goal']} | {goal['bound']} | {goal['value']:.2f} | {verdict} |")
+    cost = summary["miss_vs_bypass"]
+    lines += [
+        "",
+        f"MISS vs bypass (no goal, reported): req/s {cost['requests_per_second']:.2f}x, "
+        f"p99 {cost['p99']:.2f}x, {cost['extra_server_cpu_us']:+.0f} µs server CPU per request",
+    ]
+    runs = report["stampede_body_runs"]
+    lines.append(
+        f"Stampede ({STAMPEDE_REQUESTS} concurrent cold requests, body runs): "
+        f"b {runs['b']}, c {runs['c']}, bm {runs['bm']}, m {runs['m']}"
+    )
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="length of each load (default 10)")
-    parser.add_argument("--rounds", type=int, default=2, help="loads per endpoint; best is kept")
+    parser.add_argument("--rounds", type=int, default=3, help="loads per target (default 3)")
     parser.add_argument(
-        "--skip-template-suite", action="store_true", help="do not time the template's suite"
-    )
-    parser.add_argument(
-        "--backends", nargs="+", default=["redis", "memory"], choices=["redis", "memory"]
+        "--skip-suites", action="store_true", help="do not time the baked and template suites"
     )
     options = parser.parse_args()
-    ensure_wrk()
-    report: dict[str, Any] = {"seconds_per_load": options.seconds, "rounds": options.rounds}
+    if options.rounds < 2:
+        parser.error("--rounds must be at least 2: medians of one load hide its noise")
+    wrk = ensure_wrk()
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "wrk": f"{wrk} -t1 -c{CONNECTIONS} -d{options.seconds}s",
+        "rounds": options.rounds,
+        "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+    }
+    RESULTS_DIR.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         work = Path(scratch)
-        summaries = []
         projects = {}
-        for backend in options.backends:
+        for backend in ("redis", "memcached"):
             log(f"baking and installing the {backend} project")
-            projects[backend] = project = bake_and_install(backend, work)
-            log(f"measuring {backend}")
-            results = measure_backend(backend, project, options.seconds, options.rounds, work)
-            summaries.append(summarize(backend, results))
-        report["backends"] = summaries
-        default = projects[options.backends[0]]
+            projects[backend] = bake_and_install(backend, work)
+        results = measure(projects, options.seconds, options.rounds, work)
+        report |= results
+        report["load_average_after"] = os.getloadavg()
+        report["summary"] = summarize(results)
+        default = projects["redis"]
         report["bake_seconds"] = default.bake_seconds
         report["install_seconds"] = default.install_seconds
-        log("timing the default project's test suite")
-        baked_env = clean_environment()
-        report["baked_suite"] = timed_suite(
-            [UV, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
-            default.path,
-            baked_env,
-        )
-    if not options.skip_template_suite:
+        write(report)
+        print(tables(report), flush=True)
+        if not options.skip_suites:
+            log("timing the default project's test suite")
+            report["baked_suite"] = timed_suite(
+                [UV, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
+                default.path,
+                clean_environment(),
+            )
+    if not options.skip_suites:
         log("timing the template's test suite (several minutes)")
         report["template_suite"] = timed_suite(
             [UV, "run", "--locked", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"],
             TEMPLATE_ROOT,
             clean_environment(),
         )
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(table(report["backends"]))
+        write(report)
     print()
     print(f"bake: {report['bake_seconds']:.1f} s, install: {report['install_seconds']:.1f} s")
     for name in ("baked_suite", "template_suite"):
-        if name in report:
-            timing = report[name]
-            print(f"{name}: {timing['pytest']:.1f} s (pytest), {timing['wall']:.1f} s (wall)")
-    print()
-    print(json.dumps(report, indent=2))
+        if (timing := report.get(name)) is not None:
+            if "failed" in timing:
+                print(f"{name}: FAILED (see .bench/results.json)")
+            else:
+                print(f"{name}: {timing['pytest']:.1f} s (pytest), {timing['wall']:.1f} s (wall)")
+    print(f"JSON: {RESULTS_DIR / 'results.json'}")
     return 0
+
+
+def write(report: dict[str, Any]) -> None:
+    (RESULTS_DIR / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

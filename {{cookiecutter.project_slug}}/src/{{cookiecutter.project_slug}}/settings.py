@@ -59,9 +59,13 @@ class Settings(BaseSettings):
 {%- if cookiecutter.cache_backend == "redis" %}
 
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
-    # Each worker also keeps up to this many bytes of the cached responses it read, answered
-    # with no round trip and dropped through Redis pub/sub (see cache/local.py); 0 turns it off.
-    local_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    # Each worker may also keep up to this many bytes of the cached responses it read, answered
+    # with no round trip and dropped through Redis pub/sub (see cache/local.py); 0: off.
+    local_cache_max_bytes: int = Field(default=0, ge=0)
+    # With local copies on, a worker serves them only while Redis answered its channel within
+    # this long, and every write waits this long before its 2xx: a worker cut off from Redis
+    # has stopped serving them by then. Set the same on every instance.
+    local_cache_lease_seconds: float = Field(default=0.25, gt=0)
 {%- elif cookiecutter.cache_backend == "memcached" %}
 
     memcached_url: AnyUrl = AnyUrl("memcached://127.0.0.1:11211")

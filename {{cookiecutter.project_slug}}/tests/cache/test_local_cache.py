@@ -1,5 +1,6 @@
 """Each worker's local tier of cached responses: fast, private to its token, never stale."""
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -9,8 +10,9 @@ from httpx import AsyncClient
 
 from {{ cookiecutter.project_slug }}.cache.entries import Entry
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
+from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.conftest import bearer
+from tests.conftest import SettingsFactory, bearer, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -27,6 +29,17 @@ class CountingStore:
     def __getattr__(self, name: str) -> Any:
         self.calls[name] += 1
         return getattr(self.store, name)
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    """Local copies on, with a lease a loaded test machine keeps renewing in time."""
+    return make_settings(local_cache_max_bytes=1024 * 1024, local_cache_lease_seconds=1.0)
+
+
+@pytest.fixture(autouse=True)
+async def local_copies_in_use(app: FastAPI) -> None:
+    await wait_until(app.state.cache.local.usable)
 
 
 @pytest.fixture
@@ -133,8 +146,9 @@ async def test_no_store_goes_past_the_copy(client: AsyncClient, alice: Headers) 
 
 
 def make_local(max_bytes: int = 1000) -> LocalTier:
-    local = LocalTier(max_bytes)
+    local = LocalTier(max_bytes, lease_seconds=3600)
     local.connected()
+    local.confirm(time.monotonic())
     return local
 
 
@@ -176,3 +190,13 @@ def test_the_tier_stays_within_its_byte_budget_and_expires() -> None:
     assert local.get("s", "/29", now=100.0) is None  # expired
     local.keep(local.generation, "s", "/big", entry(body=b"x" * 100))  # over 1/16 of the budget
     assert local.get("s", "/big", now=0.0) is None
+
+
+def test_nothing_is_served_once_the_lease_lapses() -> None:
+    local = make_local()
+    local.keep(local.generation, "s", "/1", entry())
+    assert local.get("s", "/1", now=0.0) is not None
+
+    local.confirmed_at = time.monotonic() - local.lease_seconds  # no answer for a whole lease
+
+    assert local.get("s", "/1", now=0.0) is None

@@ -13,10 +13,16 @@ from {{ cookiecutter.project_slug }}.db.models import Item
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache.redis_service import REDIS_URL, check_cache_server
-from tests.conftest import running, wait_until
+from tests.conftest import SettingsFactory, running, wait_until
 from tests.ports import unused_tcp_port
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    """Local copies on (they are off by default), with a lease a loaded machine renews."""
+    return make_settings(local_cache_max_bytes=1024 * 1024, local_cache_lease_seconds=1.0)
 
 
 async def connections_named(name: str) -> int:
@@ -36,7 +42,7 @@ async def test_the_shared_client_is_closed_at_shutdown(
         for _ in range(5):
             await client.get("/health/ready")
         while_running = await connections_named(settings.cache_prefix)
-        await wait_until(lambda: app.state.cache.local.enabled)
+        await wait_until(app.state.cache.local.usable)
         subscribed = await connections_named(subscriber)
 
     # Sequential requests reuse one pooled connection rather than opening one each.
@@ -50,6 +56,7 @@ async def test_another_workers_write_reaches_this_workers_local_copy(
     app: FastAPI, client: AsyncClient, alice: dict[str, str], settings: Settings
 ) -> None:
     """Another worker is stood for by a backend with Redis clients of its own."""
+    await wait_until(app.state.cache.local.usable)
     me = (await client.get("/api/me", headers=alice)).json()
     for _ in range(3):
         await client.get("/api/items", headers=alice)

@@ -6,6 +6,7 @@ server goes through the guard (deadline, circuit breaker, fail-open) and reads c
 an entry is served only while its namespace has no write in flight and its version is current.
 """
 
+import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -127,6 +128,10 @@ class ResponseCache(Backend):
         self.forget_locally(state_key)
         bump = self.store.bump
         await self.guard.attempt("invalidate", lambda: bump(state_key, fresh_version(), -1), None)
+        if self.local is not None:
+            # Any worker that did not hear of this write has stopped serving local copies by
+            # the end of its lease (local.py).
+            await asyncio.sleep(self.local.lease_seconds)
 
     def forget_locally(self, state_key: str) -> None:
         if self.local is not None:

@@ -136,7 +136,7 @@ async def look_up(cache: ResponseCache, checked: Sequence[str]) -> Entry | None:
     """The last entry of `checked` if every (state, entry) pair in it is valid, else None."""
     pairs = list(zip(checked[::2], checked[1::2], strict=True))
     now = time.time()
-    local = cache.local if cache.local is not None and cache.local.enabled else None
+    local = cache.local if cache.local is not None and cache.local.usable() else None
     generation = 0 if local is None else local.generation
     if local is not None:
         kept = [local.get(state_key, entry_key, now) for state_key, entry_key in pairs]

@@ -2,11 +2,17 @@
 
 Only for a backend with an invalidation channel (Redis pub/sub). Every version change is
 published by the cache server in the same atomic step that makes it (redis.py), and each worker
-drops its copy of that version when the message arrives, before the writer gets its reply. An
-entry is served from here only when its version matches the version held here, so dropping a
-version is enough. While the channel is down nothing is served or kept: messages may be missed.
+drops its copy of that version when the message arrives. An entry is served from here only when
+its version matches the version held here, so dropping a version is enough.
+
+A link can die silently (a partition, a hung server), so copies are served only under a lease:
+while the channel answered a ping sent less than LOCAL_CACHE_LEASE_SECONDS ago, every message
+published before that ping has arrived. Writers wait one lease before their 2xx (backend.py),
+so a worker that stopped hearing the channel has stopped serving before the write is
+acknowledged. While the channel is down nothing is kept: messages may be missed.
 """
 
+import time
 from collections import OrderedDict
 
 from {{ cookiecutter.project_slug }}.cache.entries import Entry
@@ -16,9 +22,12 @@ LARGEST_ENTRY_SHARE = 16
 
 
 class LocalTier:
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, lease_seconds: float) -> None:
         self.max_bytes = max_bytes
+        self.lease_seconds = lease_seconds
         self.enabled = False
+        # When the newest ping that the channel answered was sent (time.monotonic()).
+        self.confirmed_at = -float("inf")
         # Moves on with every message and reconnection: a read that began before one of them
         # may carry what it invalidated, so it is not kept.
         self.generation = 0
@@ -26,7 +35,15 @@ class LocalTier:
         self.entries: OrderedDict[str, Entry] = OrderedDict()
         self.size = 0
 
+    def usable(self) -> bool:
+        return self.enabled and time.monotonic() - self.confirmed_at < self.lease_seconds
+
+    def confirm(self, ping_sent_at: float) -> None:
+        self.confirmed_at = max(self.confirmed_at, ping_sent_at)
+
     def get(self, state_key: str, entry_key: str, now: float) -> Entry | None:
+        if not self.usable():
+            return None
         version = self.versions.get(state_key)
         entry = self.entries.get(entry_key)
         if version is None or entry is None or entry.version != version:
@@ -40,7 +57,7 @@ class LocalTier:
     def keep(self, generation: int, state_key: str, entry_key: str, entry: Entry) -> None:
         """Keep what a read that began at `generation` found valid, unless it is outdated."""
         size = len(entry.body)
-        if not self.enabled or generation != self.generation:
+        if not self.usable() or generation != self.generation:
             return
         if size * LARGEST_ENTRY_SHARE > self.max_bytes:
             return
@@ -69,6 +86,7 @@ class LocalTier:
         """Messages may be missed from now on: forget everything and stop serving."""
         self.generation += 1
         self.enabled = False
+        self.confirmed_at = -float("inf")
         self.versions.clear()
         self.entries.clear()
         self.size = 0

@@ -7,9 +7,10 @@ every worker keeps its local tier (local.py) current.
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -24,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 # After the channel broke, subscribe again this much later (meanwhile the local tier is off).
 RESUBSCRIBE_SECONDS = 1.0
-# An idle subscription is checked (PING) this often, so a dead connection does not go unnoticed.
-SUBSCRIPTION_CHECK_SECONDS = 5
+# A subscription whose pings go unanswered this long is dropped and made again.
+SILENCE_SECONDS = 5.0
 
 # One atomic step: the new version, the count of writes in flight, its expiry, and the message
 # that makes every worker drop its local copy, all before the writer gets its reply.
@@ -73,19 +74,25 @@ class RedisStore:
 
 
 async def listen(subscriber: Redis, channel: str, local: LocalTier) -> None:
-    """Apply every invalidation message to `local` until cancelled, resubscribing after failures."""
+    """Apply every invalidation message to `local` until cancelled, resubscribing after failures.
+
+    A ping every third of a lease renews the lease (local.py); a channel that stops answering
+    is dropped and subscribed again.
+    """
+    interval = local.lease_seconds / 3
     while True:
         try:
             async with subscriber.pubsub() as pubsub:
                 await pubsub.subscribe(channel)
                 while True:
-                    message = await pubsub.get_message(timeout=SUBSCRIPTION_CHECK_SECONDS)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        local.connected()
-                    elif message["type"] == "message":
-                        local.forget(message["data"].decode())
+                    sent_at = time.monotonic()
+                    await pubsub.ping(repr(sent_at))
+                    while (remaining := sent_at + interval - time.monotonic()) > 0:
+                        message = await pubsub.get_message(timeout=remaining)
+                        if message is not None:
+                            handle(message, local)
+                    if local.enabled and time.monotonic() - local.confirmed_at > SILENCE_SECONDS:
+                        raise ConnectionError("the invalidation channel stopped answering")
         except Exception as error:  # the channel is down: local copies go off until it is back
             if local.enabled:  # said once when it breaks, not at every attempt to resubscribe
                 logger.warning(
@@ -97,6 +104,15 @@ async def listen(subscriber: Redis, channel: str, local: LocalTier) -> None:
         await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
 
+def handle(message: dict[str, Any], local: LocalTier) -> None:
+    if message["type"] == "subscribe":
+        local.connected()
+    elif message["type"] == "pong":
+        local.confirm(float(message["data"]))  # the send time of the ping it answers
+    elif message["type"] == "message":
+        local.forget(message["data"].decode())
+
+
 def create_client(settings: Settings, *, subscriber: bool = False) -> Redis:
     return Redis.from_url(
         settings.redis_url.get_secret_value(),
@@ -105,9 +121,8 @@ def create_client(settings: Settings, *, subscriber: bool = False) -> Redis:
         # A new connection may take longer than a command on a busy host; what a request waits
         # is bounded by CACHE_TIMEOUT_SECONDS anyway (cache/guard.py).
         socket_connect_timeout=settings.health_check_timeout_seconds,
-        # A subscription waits for messages indefinitely; its health checks find dead links.
+        # A subscription waits for messages indefinitely; its own pings find dead links.
         socket_timeout=None if subscriber else settings.cache_timeout_seconds,
-        health_check_interval=SUBSCRIPTION_CHECK_SECONDS if subscriber else 0,
         # Named in CLIENT LIST, so the service's connections can be told apart.
         client_name=f"{settings.cache_prefix}:invalidations"
         if subscriber
@@ -119,7 +134,9 @@ def create_client(settings: Settings, *, subscriber: bool = False) -> Redis:
 async def open_store(settings: Settings) -> AsyncIterator[tuple[RedisStore, LocalTier | None]]:
     client = create_client(settings)
     channel = f"{settings.cache_prefix}:invalidations"
-    local = LocalTier(settings.local_cache_max_bytes) if settings.local_cache_max_bytes else None
+    local = None
+    if settings.local_cache_max_bytes:
+        local = LocalTier(settings.local_cache_max_bytes, settings.local_cache_lease_seconds)
     subscriber = create_client(settings, subscriber=True)
     listener = None if local is None else asyncio.create_task(listen(subscriber, channel, local))
     try:
