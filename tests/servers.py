@@ -6,6 +6,8 @@ PostgreSQL refuses to run as root, so when the tests run as root its cluster bel
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import pwd
 import shutil
@@ -13,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -146,6 +149,53 @@ class MemcachedServer:
             self._process.terminate()
             self._process.wait(timeout=START_SECONDS)
             self._process = None
+
+
+class HangingProxy:
+    """A TCP proxy on a free port to a loopback server. While hung it forwards nothing either way
+    and its connections stay open: one host cut off from the server, as in a partition, while
+    everyone else still reaches it."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.target_port = target_port
+        self.hung = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        serve = asyncio.start_server(self._connect, "127.0.0.1", self.port)
+        asyncio.run_coroutine_threadsafe(serve, self._loop).result(timeout=START_SECONDS)
+        wait_for_port(self.port, open_=True)
+
+    def hang(self) -> None:
+        self.hung.set()
+
+    def heal(self) -> None:
+        self.hung.clear()
+
+    def close(self) -> None:
+        self.hung.clear()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=START_SECONDS)
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(self._pipe(reader, upstream[1]), self._pipe(upstream[0], writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                while self.hung.is_set():
+                    await asyncio.sleep(0.01)
+                writer.write(data)
+                await writer.drain()
+        writer.close()
 
 
 class PostgresServer:

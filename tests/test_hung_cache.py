@@ -29,7 +29,7 @@ import requests
 from cookiecutter.main import cookiecutter
 
 from tests.baking import BakedProject, clean_environment
-from tests.servers import MemcachedServer, RedisServer, free_port, wait_for_port
+from tests.servers import HangingProxy, MemcachedServer, RedisServer, free_port, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hung-cache")]
 
@@ -684,3 +684,83 @@ def restart_round(setup: Setup, redis: RedisServer, delay: float | None) -> dict
     # The restart kept what the server held: the old entries were there to be served.
     assert held["after"] >= held["before"] > 0, (held, row)
     return {"keys held before/after restart": f"{held['before']}/{held['after']}", **row}
+
+
+# 6: one instance cut off from Redis while another writes. Not in the issue's list: a SIGSTOP
+# hangs Redis for everyone, so no write can succeed meanwhile; a partition of one host does not.
+
+
+def test_an_instance_cut_off_from_redis_never_serves_what_another_instance_changed(
+    redis_setup: Setup, tmp_path: Path
+) -> None:
+    """Instance B reaches Redis; instance A (same database, same Redis) reaches it through a
+    proxy that hangs. After B's 2xx, A must not answer the old item or accept the revoked token."""
+    b, redis = redis_setup.service, redis_setup.redis
+    assert redis is not None
+    proxy = HangingProxy(redis.port)
+    proxy.start()
+    a_env = b.env | {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+    a = Service(b.project, b.package, a_env, b.database, tmp_path / "a.log")
+    a.start()
+    try:
+        writer, revoker = new_account(b), new_account(b)
+        hits = {
+            name: warm_many(a, f"/api/items/{account.item_id}", account.token)
+            for name, account in (("writer", writer), ("revoker", revoker))
+        }
+        proxy.hang()
+        write = fetch(
+            "PUT", b.url(f"/api/items/{writer.item_id}"), writer.token, json={"name": "new"}
+        )
+        revocation = fetch("DELETE", b.url("/api/me/token"), revoker.token)
+        reads: list[Reply] = []
+        accepted: list[Reply] = []
+        for _ in range(20):
+            reads.append(fetch("GET", a.url(f"/api/items/{writer.item_id}"), writer.token))
+            path = f"/api/items/{revoker.item_id}"
+            accepted.append(fetch("GET", a.url(path), revoker.token))
+            time.sleep(0.1)
+    finally:
+        proxy.heal()
+        a.stop()
+        proxy.close()
+    stale = [r for r in reads if write.status == 200 and shown_name("detail", r, writer) != "new"]
+    let_in = [r for r in accepted if revocation.status == 204 and r.status == 200]
+    table(
+        f"{redis_setup.label}: instance A cut off from Redis (hung proxy), B writes and revokes",
+        [
+            "HITs on A before",
+            "PUT via B",
+            "stale reads via A",
+            "DELETE token via B",
+            "accepted via A",
+            "HIT among them",
+        ],
+        [
+            [
+                hits,
+                write.status,
+                f"{len(stale)} of {len(reads)}",
+                revocation.status,
+                f"{len(let_in)} of {len(accepted)}",
+                sum(r.hit for r in stale + let_in),
+            ]
+        ],
+    )
+    assert write.status in (200, 503)
+    assert revocation.status in (204, 503)
+    assert stale == [], "a read via A after B's 2xx showed the old item"
+    assert let_in == [], "A accepted a token whose revocation via B answered 204"
+
+
+def warm_many(service: Service, path: str, token: str, hits: int = 8) -> int:
+    """Read until `hits` HITs (so every worker likely keeps a copy); the HITs seen in 10 s."""
+    seen = 0
+
+    def enough() -> bool:
+        nonlocal seen
+        seen += fetch("GET", service.url(path), token).hit
+        return seen >= hits
+
+    poll(enough, 10)
+    return seen
