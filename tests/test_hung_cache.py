@@ -6,7 +6,7 @@ stop answering while its connections stay open, as a stall or a partition does; 
 Redis with an append-only file, then a restart from it, is a restart that keeps its data.
 
 Every request is made on a fresh connection, so it reaches either worker. Every loop is bounded.
-Each test prints a table of what it measured (run with -s to see it).
+Each test prints a table of what it measured (see it with -rA, or -s without xdist).
 """
 
 from __future__ import annotations
@@ -616,8 +616,7 @@ def revocation_round(setup: Setup, control: Account, delay: float | None) -> dic
     hash_after = service.token_hash(account.name)
     after: list[Reply] = []
     recovery = read_until_cached_again(service, control)
-    # Interleaved with the control reads above would be better; these follow them, once the
-    # cache is in use again on both workers.
+    # Then the token again, now that the cache is in use again on both workers.
     after += [
         fetch("GET", service.url(path), account.token)
         for _ in range(10)
