@@ -237,8 +237,8 @@ def redis_setup(
     redis = RedisServer(appendonly=True)
     redis.start()
     env = {"REDIS_URL": redis.url}
-    if request.param == "local copies off":
-        env["LOCAL_CACHE_MAX_BYTES"] = "0"
+    if request.param == "local copies on":
+        env["LOCAL_CACHE_MAX_BYTES"] = str(64 * 1024 * 1024)
     service = start_service(tmp_path_factory.mktemp("hung-redis"), redis_project, env)
     try:
         yield Setup(f"redis, {request.param}", service, redis, redis)
