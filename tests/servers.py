@@ -6,11 +6,16 @@ PostgreSQL refuses to run as root, so when the tests run as root its cluster bel
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,22 +43,60 @@ def wait_for_port(port: int, *, open_: bool, seconds: float = START_SECONDS) -> 
     raise TimeoutError(f"port {port} did not {'open' if open_ else 'close'} in {seconds} s")
 
 
-class RedisServer:
-    """redis-server in the foreground, nothing persisted: a restart starts empty."""
+def has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
-    def __init__(self) -> None:
+
+class RedisServer:
+    """redis-server in the foreground. Nothing persisted unless `appendonly`: a restart starts
+    empty; with it, a restart (same port, same directory) reloads its append-only file."""
+
+    def __init__(self, *, appendonly: bool = False) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.appendonly = appendonly
+        self.directory = Path(tempfile.mkdtemp(prefix="test-redis-")) if appendonly else None
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no"]
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        if self.directory is None:
+            command += ["--appendonly", "no"]
+        else:
+            command += ["--appendonly", "yes", "--dir", str(self.directory)]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         wait_for_port(self.port, open_=True)
 
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open and nothing answers, as in a stall or a partition."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run(
+            ["redis-cli", "-p", str(self.port), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+
+    def remove(self) -> None:
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
     def stop(self) -> None:
+        """SIGTERM: a clean shutdown (with `appendonly`, the file is flushed first)."""
         if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)  # a stopped process would not exit
             self._process.terminate()
             self._process.wait(timeout=START_SECONDS)
             self._process = None
@@ -73,6 +116,86 @@ class RedisServer:
             for field in line.split()
             if field.startswith("name=")
         ]
+
+
+class MemcachedServer:
+    """memcached in the foreground on a free port (as an unprivileged user when run as root)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"memcached://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-m", "64"]
+        if os.geteuid() == 0:
+            # memcached refuses to run as root; Debian's package creates the memcache user.
+            command += ["-u", "memcache" if has_user("memcache") else "nobody"]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for_port(self.port, open_=True)
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open and nothing answers."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)  # a stopped process would not exit
+            self._process.terminate()
+            self._process.wait(timeout=START_SECONDS)
+            self._process = None
+
+
+class HangingProxy:
+    """A TCP proxy on a free port to a loopback server. While hung it forwards nothing either way
+    and its connections stay open: one host cut off from the server, as in a partition, while
+    everyone else still reaches it."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.target_port = target_port
+        self.hung = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        serve = asyncio.start_server(self._connect, "127.0.0.1", self.port)
+        asyncio.run_coroutine_threadsafe(serve, self._loop).result(timeout=START_SECONDS)
+        wait_for_port(self.port, open_=True)
+
+    def hang(self) -> None:
+        self.hung.set()
+
+    def heal(self) -> None:
+        self.hung.clear()
+
+    def close(self) -> None:
+        self.hung.clear()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=START_SECONDS)
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(self._pipe(reader, upstream[1]), self._pipe(upstream[0], writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                while self.hung.is_set():
+                    await asyncio.sleep(0.01)
+                writer.write(data)
+                await writer.drain()
+        writer.close()
 
 
 class PostgresServer:

@@ -11,6 +11,7 @@ from httpx import AsyncClient, Response
 from pydantic import BaseModel
 from sqlalchemy import event
 
+from {{ cookiecutter.project_slug }}.cache import {{ cookiecutter.cache_backend }} as store_module
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
 from {{ cookiecutter.project_slug }}.cache.entries import State
@@ -112,6 +113,25 @@ async def test_invalidating_a_namespace_leaves_a_sibling_with_a_longer_name(app:
     after = [State.parse(value) for value in await cache.read(states)]
     assert after[0] != before[0]
     assert after[1] == before[1]
+
+
+async def test_a_mark_left_by_a_write_that_never_ended_lapses_while_writes_go_on(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "PENDING_WRITE_SECONDS", 1)
+    cache: ResponseCache = app.state.cache
+    state = f"{namespace_key(cache.prefix, 'shared', 'marks')}:state"
+    await cache.begin_write(state)  # its process died before the commit
+
+    with anyio.fail_after(10):
+        # Polled: the mark lapses on the cache server's clock.
+        while True:  # other writes keep coming, one every 0.2 s
+            await cache.begin_write(state)
+            await cache.end_write(state)
+            settled = State.parse((await cache.read([state]))[0])
+            if settled is not None and settled.current() is not None:
+                break
+            await anyio.sleep(0.2)
 
 
 async def test_every_query_parameter_is_part_of_the_key(

@@ -44,7 +44,8 @@ class CacheStore(Protocol):
     async def bump(self, state_key: str, version: int, pending_delta: int) -> None:
         """Atomically give the state `version` and add `pending_delta` to its writes in flight.
 
-        Expires after PENDING_WRITE_SECONDS while writes are in flight, else after
+        Expires PENDING_WRITE_SECONDS after the first of overlapping writes marked it (later
+        ones do not extend it: a mark left by a write that never ended must lapse), else after
         SETTLED_VERSION_SECONDS. Where workers keep local copies, also tells them to drop it.
         """
         ...

@@ -29,17 +29,21 @@ def fresh_version() -> int:
 class State:
     version: int
     pending: int
+    # When the mark of writes in flight lapses (Unix time), for a store that cannot keep a
+    # key's expiry while changing its value (memcached); 0 elsewhere.
+    marked_until: float = 0.0
 
     @classmethod
     def parse(cls, stored: bytes | None) -> "State | None":
         try:
-            version, pending = stored.split() if stored else (b"", b"")
-            return cls(int(version), int(pending))
-        except ValueError:
+            version, pending, *until = stored.split() if stored else (b"", b"")
+            return cls(int(version), int(pending), float(until[0]) if until else 0.0)
+        except (ValueError, IndexError):
             return None  # absent, or not written by this code: unusable
 
     def encode(self) -> bytes:
-        return f"{self.version} {self.pending}".encode()
+        until = f" {self.marked_until!r}" if self.marked_until else ""
+        return f"{self.version} {self.pending}{until}".encode()
 
     def current(self) -> int | None:
         """The version entries must carry to be served; None while a write is in flight."""

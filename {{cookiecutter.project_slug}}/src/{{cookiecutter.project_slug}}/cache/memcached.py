@@ -6,6 +6,8 @@ changed, so there is no local tier: every HIT is one multi-get.
 """
 
 import asyncio
+import math
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -55,9 +57,19 @@ class MemcachedStore:
         for _ in range(CAS_ATTEMPTS):
             stored, cas_token = await self.client.gets(key)
             current = State.parse(stored)
-            pending = max((current.pending if current else 0) + pending_delta, 0)
-            ttl = PENDING_WRITE_SECONDS if pending else SETTLED_VERSION_SECONDS
-            value = State(version, pending).encode()
+            before = current.pending if current else 0
+            pending = max(before + pending_delta, 0)
+            now = time.time()
+            if not pending:
+                state, ttl = State(version, 0), SETTLED_VERSION_SECONDS
+            elif before and current and current.marked_until > now:
+                # Overlapping writes keep the first one's expiry (see backend.CacheStore.bump).
+                state = State(version, pending, current.marked_until)
+                ttl = math.ceil(current.marked_until - now)
+            else:
+                state = State(version, pending, now + PENDING_WRITE_SECONDS)
+                ttl = PENDING_WRITE_SECONDS
+            value = state.encode()
             if stored is None or cas_token is None:
                 if await self.client.add(key, value, exptime=ttl):
                     return

@@ -62,10 +62,16 @@ class MemoryStore:
         self.entries.pop(key, None)
 
     async def bump(self, state_key: str, version: int, pending_delta: int) -> None:
-        current = State.parse((await self.get_many([state_key]))[0])
-        pending = max((current.pending if current else 0) + pending_delta, 0)
+        stored = self.entries.get(state_key)
+        current = State.parse(None if stored is None else stored.value)
+        before = current.pending if current else 0
+        pending = max(before + pending_delta, 0)
+        value = State(version, pending).encode()
+        if stored is not None and before and pending:
+            self.entries[state_key] = Stored(value, stored.expires_at)  # overlapping writes
+            return
         ttl = PENDING_WRITE_SECONDS if pending else SETTLED_VERSION_SECONDS
-        await self.set(state_key, State(version, pending).encode(), ttl)
+        await self.set(state_key, value, ttl)
 
     async def ping(self) -> None:
         """The cache lives in this process, so it is always reachable."""

@@ -29,15 +29,22 @@ RESUBSCRIBE_SECONDS = 1.0
 SILENCE_SECONDS = 5.0
 
 # One atomic step: the new version, the count of writes in flight, its expiry, and the message
-# that makes every worker drop its local copy, all before the writer gets its reply.
+# that makes every worker drop its local copy, all before the writer gets its reply. Writes that
+# overlap keep the expiry the first one set (KEEPTTL), so a mark left by a write that never
+# ended lapses even while other writes keep coming.
 BUMP_SCRIPT = """
 local state = redis.call('GET', KEYS[1])
-local pending = 0
-if state then pending = tonumber(string.match(state, ' (%d+)$')) or 0 end
-pending = math.max(pending + tonumber(ARGV[2]), 0)
-local ttl = ARGV[4]
-if pending > 0 then ttl = ARGV[3] end
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. pending, 'EX', ttl)
+local before = 0
+if state then before = tonumber(string.match(state, '^%d+ (%d+)')) or 0 end
+local pending = math.max(before + tonumber(ARGV[2]), 0)
+local value = ARGV[1] .. ' ' .. pending
+if pending > 0 and before > 0 then
+  redis.call('SET', KEYS[1], value, 'KEEPTTL')
+else
+  local ttl = ARGV[4]
+  if pending > 0 then ttl = ARGV[3] end
+  redis.call('SET', KEYS[1], value, 'EX', ttl)
+end
 if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], KEYS[1]) end
 return pending
 """
