@@ -113,23 +113,25 @@ def next_steps(project: Path, launched_from: str | None) -> str:
     shown = project
     if launched_from and project.is_relative_to(launched_from):
         shown = project.relative_to(launched_from)
+    chosen = (CHOSEN["database"], CHOSEN["cache_backend"])
+    servers = [SERVERS[choice] for choice in chosen if choice in SERVERS]
+    containers = CHOSEN["docker"] == "True" and servers
     lines = [
         f"Created {shown}. Next steps:",
         "",
         f"  cd {shlex.quote(str(shown))}",
+        *(["  make services  # start the servers below in containers"] if containers else []),
         "  make run     # install, migrate, serve on http://127.0.0.1:8000",
         "  make test    # install and run the tests",
         "",
     ]
-    chosen = (CHOSEN["database"], CHOSEN["cache_backend"])
-    servers = [SERVERS[choice] for choice in chosen if choice in SERVERS]
     if servers:
         lines.append(f"Both need {' and '.join(servers)}")
         lines.append("(README.md says how to point them elsewhere).")
     else:
         lines.append("No server needed: SQLite and the in-process cache live inside the service.")
     if CHOSEN["database"] == "postgresql":
-        lines += ["Create the database once:", f"  createdb -h 127.0.0.1 -U postgres {SLUG}"]
+        lines.append(f"The first `make run` creates the database {SLUG} if the server allows it.")
     if CHOSEN["docker"] == "True":
         lines += ["Or run it in containers, servers included:", "  docker compose up --build"]
     return "\n".join(lines)

@@ -196,8 +196,11 @@ def test_the_next_steps_fit_the_choices(
         assert "No server needed" in printed
     for choice, server in SERVER_LINES.items():
         assert (server in printed) == (choice in chosen)
-    createdb = "  createdb -h 127.0.0.1 -U postgres orders_service\n"
-    assert (createdb in printed) == (database == "postgresql")
+    # migrate creates a missing database, so there is no createdb step to print.
+    assert "createdb" not in printed
+    creates = "The first `make run` creates the database orders_service"
+    assert (creates in printed) == (database == "postgresql")
+    assert ("\n  make services " in printed) == (docker and bool(servers))
     assert ("  docker compose up --build" in printed) == docker
     assert (project.path / "docker-compose.yml").exists() == docker
 
