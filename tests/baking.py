@@ -34,9 +34,14 @@ def find_python(version: str) -> str:
     raise LookupError(f"no Python {version} found on PATH or in {pyenv_root}/versions")
 
 
+# Left by a make that runs these tests (as `make test` does): a baked project's own make would
+# then print "Entering directory" lines and inherit flags a user's shell does not have.
+INHERITED = {"VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"}
+
+
 def clean_environment() -> dict[str, str]:
-    """The environment without this test run's virtualenv, so uv uses the baked project's."""
-    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    """The environment a user's shell would give a baked project: not this run's venv or make."""
+    env = {k: v for k, v in os.environ.items() if k not in INHERITED}
     env["UV_PYTHON_DOWNLOADS"] = "never"  # only interpreters already on the machine
     return env
 
