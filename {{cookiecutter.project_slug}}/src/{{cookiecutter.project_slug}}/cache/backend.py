@@ -162,8 +162,8 @@ class ResponseCache(Backend):
 
     async def set(self, key: str, value: bytes, expire: int | None = None) -> None:
         flight = self.flights.finish(key)
-        if flight is None or flight.version is None:
-            return  # a write was in flight when this was computed: it may already be stale
+        if flight is None:
+            return  # not led: a write was in flight, or the cache failed, while it was computed
         try:
             await self.store_entry(key, flight.version, value, expire or 1)
         finally:

@@ -55,10 +55,10 @@ class EdgeCacheMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        cache_control = headers.get("cache-control")
-        if cache_control is not None:
-            scope = dict(scope, headers=normalized_headers(scope, cache_control))
-            if "no-store" in cache_control:
+        if cache_control := headers.getlist("cache-control"):
+            no_store = "no-store" in directives(cache_control)
+            scope = dict(scope, headers=normalized_headers(scope, no_store))
+            if no_store:
                 await self.app(scope, receive, send)
                 return
         if scope["method"] != "GET":
@@ -154,15 +154,21 @@ async def look_up(cache: ResponseCache, checked: Sequence[str]) -> Entry | None:
     return entries[-1]
 
 
-def normalized_headers(scope: Scope, cache_control: str) -> list[tuple[bytes, bytes]]:
+def directives(cache_control: list[str]) -> set[str]:
+    """The directive names of every Cache-Control header of a request, parsed once."""
+    return {
+        part.split("=")[0].strip().lower() for value in cache_control for part in value.split(",")
+    }
+
+
+def normalized_headers(scope: Scope, no_store: bool) -> list[tuple[bytes, bytes]]:
     """The request's headers with Cache-Control reduced to what this service honours.
 
     fastapi-cache2 skips the cache only for the exact value `no-store`, and recomputes for the
     exact value `no-cache`; after this, it sees `no-store` or nothing.
     """
     headers = [(name, value) for name, value in scope["headers"] if name != b"cache-control"]
-    directives = {directive.split("=")[0].strip().lower() for directive in cache_control.split(",")}
-    if "no-store" in directives:
+    if no_store:
         headers.append((b"cache-control", b"no-store"))
     return headers
 

@@ -25,9 +25,8 @@ led_keys: ContextVar[set[str] | None] = ContextVar("led_keys", default=None)
 
 @dataclass
 class Flight:
-    # The namespace version read before computing: the result is stored under it (None: not at
-    # all, because a write was in flight or the cache was unavailable).
-    version: int | None
+    # The namespace version read before computing: the result is stored under it.
+    version: int
     done: asyncio.Event = field(default_factory=asyncio.Event)
     holds_server_lock: bool = False
 
@@ -66,11 +65,11 @@ class Flights:
                 return None  # the leader is too slow: compute, but do not lead
             if (value := await read()) is not None:
                 return value
+        if version is None:
+            return None  # nothing will be stored (a write is in flight): nobody waits for it
         flight = self.flights[key] = Flight(version)
         if (led := led_keys.get()) is not None:
             led.add(key)
-        if version is None:
-            return None  # nothing will be stored, so nobody could wait for it
         while True:
             flight.holds_server_lock = await take_lock()
             # Read again whether or not the lock was ours: another process may have stored the
