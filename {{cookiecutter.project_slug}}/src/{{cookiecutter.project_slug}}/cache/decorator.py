@@ -84,7 +84,8 @@ def response_key(policy: CachePolicy) -> KeyBuilder:
 
 
 def key_for_request(policy: CachePolicy, request: Request, kwargs: dict[str, Any]) -> str:
-    prefix = FastAPICache.get_prefix()
+    # The same cache object (and prefix) the edge reads with: app.state.cache.
+    cache = request.app.state.cache
     if not policy.per_user:
         partition, token_hash = keys.shared_partition(policy.namespace), ""
     else:
@@ -93,8 +94,8 @@ def key_for_request(policy: CachePolicy, request: Request, kwargs: dict[str, Any
             raise RuntimeError(f"{request.url.path} is cached per user: it must depend on a user")
         partition = keys.user_partition(caller.id)
         token = keys.bearer_token(request.headers.get("authorization")) or ""
-        token_hash = request.app.state.cache.token_hash(token)
-    namespace_key = keys.namespace_key(prefix, partition, policy.namespace)
+        token_hash = cache.token_hash(token)
+    namespace_key = keys.namespace_key(cache.prefix, partition, policy.namespace)
     return f"{namespace_key}:{keys.request_digest(request.scope, token_hash)}"
 
 
