@@ -32,9 +32,13 @@ def new_token(user_id: int) -> str:
 
 
 def hash_token(token: str, secret_key: SecretStr) -> str:
-    """Tokens carry 256 random bits, so a keyed hash (no slow KDF) is enough and allows lookup."""
+    """Tokens carry 256 random bits, so a keyed hash (no slow KDF) is enough and allows lookup.
+
+    `hmac.digest` is the one-shot form of `hmac.new(...).digest()`, done in C: every cached
+    per-user read computes it.
+    """
     key = secret_key.get_secret_value().encode()
-    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, token.encode(), hashlib.sha256).hex()
 
 
 def identity_key(cache: ResponseCache, user_id: int, token_hash: str) -> str:

@@ -83,14 +83,17 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title={{ cookiecutter.project_name | python_string }},
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry asks the global providers on every request whether to
+        # trace it; nothing in this project installs one, so skip the question.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     document_request_body_limit(app)
     # The last one added runs first: the request id must exist before anything else runs, a
-    # body over MAX_REQUEST_BODY_BYTES is refused before anything reads it, and a cache HIT is
-    # answered before routing.
-    app.add_middleware(EdgeCacheMiddleware)
+    # cache HIT is answered before routing (it reads no body), and a body over
+    # MAX_REQUEST_BODY_BYTES is refused before anything reads it.
     app.add_middleware(RequestBodyLimitMiddleware)
+    app.add_middleware(EdgeCacheMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)
