@@ -55,10 +55,11 @@ class RedisServer:
     """redis-server in the foreground. Nothing persisted unless `appendonly`: a restart starts
     empty; with it, a restart (same port, same directory) reloads its append-only file."""
 
-    def __init__(self, *, appendonly: bool = False) -> None:
+    def __init__(self, *, appendonly: bool = False, replica_of: int | None = None) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.appendonly = appendonly
+        self.replica_of = replica_of
         self.directory = Path(tempfile.mkdtemp(prefix="test-redis-")) if appendonly else None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -68,6 +69,8 @@ class RedisServer:
             command += ["--appendonly", "no"]
         else:
             command += ["--appendonly", "yes", "--dir", str(self.directory)]
+        if self.replica_of is not None:
+            command += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         wait_for_port(self.port, open_=True)
 
@@ -75,6 +78,13 @@ class RedisServer:
         """SIGSTOP: connections stay open and nothing answers, as in a stall or a partition."""
         assert self._process is not None
         self._process.send_signal(signal.SIGSTOP)
+
+    def crash(self) -> None:
+        """SIGKILL: gone at once, as a failed host; a replica is then promoted in its place."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=START_SECONDS)
+            self._process = None
 
     def resume(self) -> None:
         assert self._process is not None
@@ -171,6 +181,11 @@ class HangingProxy:
 
     def hang(self) -> None:
         self.hung.set()
+
+    def retarget(self, port: int) -> None:
+        """New connections go to `port`, as a failover's new address (a Sentinel or a DNS
+        name) sends clients to the promoted replica."""
+        self.target_port = port
 
     def heal(self) -> None:
         self.hung.clear()

@@ -773,3 +773,97 @@ def warm_many(service: Service, path: str, token: str, hits: int = 8) -> int:
 
     poll(enough, 10)
     return seen
+
+
+# 7: a failover to a replica. Replication is asynchronous: a write's invalidation may not have
+# reached the replica that is promoted. REDIS_MIN_REPLICAS makes each version change wait until
+# that many replicas hold it (else the write answers 503); a failover promotes the replica that
+# is furthest ahead, as Sentinel and Redis Cluster do.
+
+
+def replication_offset(server: RedisServer, field: str) -> int:
+    info = server.cli("INFO", "replication")
+    return int(
+        next(line for line in info.splitlines() if line.startswith(f"{field}:")).split(":")[1]
+    )
+
+
+def failover_round(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_project: tuple[BakedProject, str],
+    min_replicas: int,
+) -> dict[str, Any]:
+    """A master and a replica that replicates through a proxy; the service talks to the master
+    through another proxy.
+
+    A PUT (the replica holds it), reads that cache its result; then the link to the replica
+    hangs (a replica falling behind: SIGSTOP would not do, the kernel would still take the
+    stream in) and another PUT follows. Then the master dies, the replica is promoted and the
+    service's proxy sends connections to it: it holds the cached result of the first PUT, and
+    without min_replicas no trace of the second.
+    """
+    master = RedisServer()
+    master.start()
+    link = HangingProxy(master.port)
+    link.start()
+    replica = RedisServer(replica_of=link.port)
+    proxy = HangingProxy(master.port)
+    service = None
+
+    def caught_up() -> bool:
+        master_offset = replication_offset(master, "master_repl_offset")
+        return (
+            master_offset > 0 and replication_offset(replica, "slave_repl_offset") == master_offset
+        )
+
+    try:
+        replica.start()
+        proxy.start()
+        env = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+        env["REDIS_MIN_REPLICAS"] = str(min_replicas)
+        service = start_service(tmp_path_factory.mktemp("failover"), redis_project, env)
+        account = new_account(service)
+        url = service.url(f"/api/items/{account.item_id}")
+        held = fetch("PUT", url, account.token, json={"name": f"{account.name}-held"})
+        warmed = warm(service, account)  # entries of the new version
+        synced = poll(caught_up, 10)
+        link.hang()
+        lost = fetch("PUT", url, account.token, json={"name": f"{account.name}-lost"})
+        master.crash()
+        replica.cli("REPLICAOF", "NO", "ONE")
+        proxy.retarget(replica.port)
+        in_database = service.item_name(account.item_id)
+        recovery = read_until_cached_again(service, account)
+    finally:
+        if service is not None:
+            service.stop()
+        proxy.close()
+        link.close()
+        replica.stop()
+        master.stop()
+    stale = [r for view, r in recovery.reads if shown_name(view, r, account) != in_database]
+    return {
+        "REDIS_MIN_REPLICAS": min_replicas,
+        "warmed and replicated": warmed and synced is not None,
+        "PUT, replica in sync": held.status,
+        "PUT, replica behind": lost.status,
+        "in the database": in_database.removeprefix(f"{account.name}-"),
+        "stale reads after failover": f"{len(stale)} of {len(recovery.reads)}",
+        "first HIT after (s)": recovery.first_hit_s,
+    }
+
+
+def test_a_failover_to_a_replica_never_serves_what_a_2xx_write_changed(
+    tmp_path_factory: pytest.TempPathFactory, redis_project: tuple[BakedProject, str]
+) -> None:
+    # Without the setting first, for the table: the promoted replica lacks the second write's
+    # invalidation and serves the old item until its entries expire.
+    rows = [failover_round(tmp_path_factory, redis_project, n) for n in (0, 1)]
+    print_rounds("a failover to a replica that fell behind: master killed, replica promoted", rows)
+    guarded = rows[1]
+    assert guarded["warmed and replicated"], guarded
+    assert guarded["PUT, replica in sync"] == 200, guarded
+    assert guarded["PUT, replica behind"] == 503, guarded
+    assert guarded["in the database"] == "held", guarded
+    assert guarded["stale reads after failover"].startswith("0 of "), guarded
+    assert guarded["first HIT after (s)"] is not None, "caching never resumed on the new master"

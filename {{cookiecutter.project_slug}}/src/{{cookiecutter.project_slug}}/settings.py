@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # this long, and every write waits this long before its 2xx: a worker cut off from Redis
     # has stopped serving them by then. Set the same on every instance.
     local_cache_lease_seconds: float = Field(default=0.25, gt=0)
+    # With replicas that may be promoted (Sentinel, a managed failover): every version change
+    # waits until this many replicas hold it, else the write answers 503. Replication is
+    # asynchronous, so without it a promoted replica may lack a write's invalidation. 0: off.
+    redis_min_replicas: int = Field(default=0, ge=0)
 {%- elif cookiecutter.cache_backend == "memcached" %}
 
     memcached_url: AnyUrl = AnyUrl("memcached://127.0.0.1:11211")

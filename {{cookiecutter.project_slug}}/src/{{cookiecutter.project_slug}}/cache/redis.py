@@ -50,10 +50,18 @@ return pending
 """
 
 
+class TooFewReplicasError(Exception):
+    """A version change did not reach REDIS_MIN_REPLICAS replicas in time."""
+
+
 class RedisStore:
-    def __init__(self, client: Redis, channel: str) -> None:
+    def __init__(
+        self, client: Redis, channel: str, *, min_replicas: int = 0, wait_ms: int = 0
+    ) -> None:
         self.client = client
         self.channel = channel
+        self.min_replicas = min_replicas
+        self.wait_ms = wait_ms
         self.bump_script = client.register_script(BUMP_SCRIPT)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
@@ -71,7 +79,19 @@ class RedisStore:
 
     async def bump(self, state_key: str, version: int, pending_delta: int) -> None:
         args = [version, pending_delta, PENDING_WRITE_SECONDS, SETTLED_VERSION_SECONDS]
-        await self.bump_script(keys=[state_key], args=[*args, self.channel])
+        if not self.min_replicas:
+            await self.bump_script(keys=[state_key], args=[*args, self.channel])
+            return
+        # WAIT counts the replicas holding this connection's writes, so it shares the script's
+        # connection: one pipeline, one round trip.
+        async with self.client.pipeline(transaction=False) as pipeline:
+            await self.bump_script(keys=[state_key], args=[*args, self.channel], client=pipeline)
+            pipeline.execute_command("WAIT", self.min_replicas, self.wait_ms)
+            _, replicas = await pipeline.execute()
+        if replicas < self.min_replicas:
+            raise TooFewReplicasError(
+                f"{replicas} of {self.min_replicas} replicas confirmed a version change"
+            )
 
     async def ping(self) -> None:
         await self.client.ping()
@@ -146,8 +166,11 @@ async def open_store(settings: Settings) -> AsyncIterator[tuple[RedisStore, Loca
         local = LocalTier(settings.local_cache_max_bytes, settings.local_cache_lease_seconds)
     subscriber = create_client(settings, subscriber=True)
     listener = None if local is None else asyncio.create_task(listen(subscriber, channel, local))
+    # WAIT answers before the cache deadline cuts the call short, so the error says why.
+    wait_ms = int(settings.cache_timeout_seconds * 1000 / 2)
+    store = RedisStore(client, channel, min_replicas=settings.redis_min_replicas, wait_ms=wait_ms)
     try:
-        yield RedisStore(client, channel), local
+        yield store, local
     finally:
         if listener is not None:
             listener.cancel()
