@@ -209,7 +209,7 @@ def origin_as_browsers_send_it(value: str) -> str:
     The Origin header is compared as an exact string: a trailing slash or a path would never
     match, so they are refused here rather than silently failing in the browser.
     """
-    origin = value.strip()
+    origin = value.strip().lower()
     if origin == "*":
         return origin
     parts = urlsplit(origin)
@@ -228,7 +228,7 @@ def origin_as_browsers_send_it(value: str) -> str:
             f"CORS_ORIGINS: {origin!r} is not an origin; write scheme://host[:port] with no "
             "path or trailing slash, e.g. https://app.example.com"
         )
-    return origin.lower()
+    return origin
 
 
 @lru_cache
