@@ -1,14 +1,15 @@
 """API documentation with no CDN: Swagger UI at /docs and ReDoc at /redoc, assets served here.
 
 FastAPI's own pages load Swagger UI and ReDoc from a CDN (and ReDoc's fonts from Google), so
-they render nothing offline, in an air-gapped deployment or behind a Content-Security-Policy
-that allows only this origin. These pages are FastAPI's, pointed at files this app serves.
+they render nothing offline or in an air-gapped deployment, and a Content-Security-Policy has to
+let the CDN in. These pages are FastAPI's, pointed at files this app serves (Swagger UI's page
+still starts the UI with an inline script).
 
 The files come from the fastapi-offline package, pinned in pyproject.toml: it ships current
 Swagger UI 5 and ReDoc 2 builds and follows their releases, while swagger-ui-bundle, the other
-package that ships such files, carries Swagger UI 4 and no ReDoc. Its licence (MIT) and those
-of the assets (Swagger UI: Apache-2.0, ReDoc: MIT) travel with the files, as the package ships
-them, licence headers included.
+package that ships such files, carries Swagger UI 4 and no ReDoc. Licences: fastapi-offline
+MIT, Swagger UI Apache-2.0, ReDoc MIT; the files are served unmodified, with their licence
+comments, and the README names them.
 
 API_DOCS=false turns every route here, the schema included, into a 404, as if it did not exist.
 """
