@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the servers the baked projects' tests talk to (Redis, PostgreSQL, memcached) unless they
-# already answer. Idempotent: safe to run before every test run.
+# already answer, and install the headless Chromium the browser test drives unless one is there.
+# Idempotent: safe to run before every test run.
 set -euo pipefail
 
 SUDO=""
@@ -49,3 +50,16 @@ if ! port_open 11211; then
   $SUDO memcached -d -u "$user" -l 127.0.0.1 -p 11211 -m 64
 fi
 wait_for memcached 11211
+
+# tests/test_browser.py drives a real browser. Debian's chromium-headless-shell is Chromium's
+# headless build, from the package archive (no browser download of its own); a machine with
+# Chromium or Chrome already installed (as GitHub's runners are) keeps it.
+browser=""
+for candidate in chromium-headless-shell chromium chromium-browser google-chrome; do
+  if command -v "$candidate" >/dev/null; then browser="$candidate"; break; fi
+done
+if [ -z "$browser" ]; then
+  apt_install chromium-headless-shell
+  browser=chromium-headless-shell
+fi
+echo "services: the browser test runs $(command -v "$browser")"

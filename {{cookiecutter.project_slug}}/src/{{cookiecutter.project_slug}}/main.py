@@ -8,7 +8,7 @@ from functools import partial
 from fastapi import FastAPI
 from fastapi_cache import FastAPICache
 
-from {{ cookiecutter.project_slug }}.api import health, items, stats, upstream, users
+from {{ cookiecutter.project_slug }}.api import docs, health, items, stats, upstream, users
 from {{ cookiecutter.project_slug }}.auth import hash_token
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.edge import EdgeCacheMiddleware
@@ -23,6 +23,7 @@ from {{ cookiecutter.project_slug }}.middleware.body_limit import (
     RequestBodyLimitMiddleware,
     document_request_body_limit,
 )
+from {{ cookiecutter.project_slug }}.middleware.cors import CORSFromSettingsMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 
@@ -86,20 +87,27 @@ def create_app() -> FastAPI:
         # FastAPI's native OpenTelemetry asks the global providers on every request whether to
         # trace it; nothing in this project installs one, so skip the question.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # api/docs.py serves these pages and the schema, with local assets, unless API_DOCS=false.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     install_error_handlers(app)
     document_request_body_limit(app)
-    # The last one added runs first: the request id must exist before anything else runs, a
-    # cache HIT is answered before routing (it reads no body), and a body over
-    # MAX_REQUEST_BODY_BYTES is refused before anything reads it.
+    # The last one added runs first: the request id must exist before anything else runs, CORS
+    # headers are added to every response (HITs included) and preflights answered before the
+    # cache or authentication see them, a cache HIT is answered before routing (it reads no
+    # body), and a body over MAX_REQUEST_BODY_BYTES is refused before anything reads it.
     app.add_middleware(RequestBodyLimitMiddleware)
     app.add_middleware(EdgeCacheMiddleware)
+    app.add_middleware(CORSFromSettingsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(items.router)
     app.include_router(stats.router)
     app.include_router(upstream.router)
+    app.include_router(docs.router)
     return app
 
 

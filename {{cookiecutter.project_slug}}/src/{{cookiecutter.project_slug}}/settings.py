@@ -1,8 +1,10 @@
 """Configuration from the environment and `.env`, read once per process."""
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from pydantic import (
@@ -17,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core.core_schema import ValidationInfo
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -115,6 +117,16 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     http_max_connections: int = Field(default=20, ge=1)
 
+    # Web pages on these origins may call the API from a browser (middleware/cors.py): a JSON
+    # list or comma-separated, each `scheme://host[:port]` as browsers send it, or `*` for any.
+    # Empty: no CORS headers at all, so browsers keep cross-origin pages out.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # Only for cookie-based logins: bearer tokens need no credentials mode.
+    cors_allow_credentials: bool = False
+    # Swagger UI at /docs, ReDoc at /redoc and the schema at /openapi.json (assets served by
+    # the app itself, api/docs.py); false: all of them answer 404.
+    api_docs: bool = True
+
     @field_validator("secret_key")
     @classmethod
     def require_long_secret_key(cls, value: SecretStr) -> SecretStr:
@@ -147,6 +159,33 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def split_origins(cls, value: Any) -> Any:
+        """A JSON list as pydantic-settings reads lists, or the friendlier comma-separated form."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("CORS_ORIGINS is not a valid JSON list") from None
+        return [origin for origin in value.split(",") if origin.strip()]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def require_origins(cls, origins: list[str]) -> list[str]:
+        return [origin_as_browsers_send_it(origin) for origin in origins]
+
+    @model_validator(mode="after")
+    def refuse_any_origin_with_credentials(self) -> Self:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "CORS_ORIGINS=* with CORS_ALLOW_CREDENTIALS=true would let any web page act "
+                "with its visitors' cookies: list the allowed origins instead"
+            )
+        return self
+
     @field_validator("webhook_url", "upstream_status_url")
     @classmethod
     def require_http_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
@@ -166,6 +205,34 @@ class Settings(BaseSettings):
             raise ValueError("MEMCACHED_URL must look like memcached://host:11211")
         return value
 {%- endif %}
+
+
+def origin_as_browsers_send_it(value: str) -> str:
+    """`value` as the Origin header would carry it (lower case), or a ValueError saying why not.
+
+    The Origin header is compared as an exact string: a trailing slash or a path would never
+    match, so they are refused here rather than silently failing in the browser.
+    """
+    origin = value.strip().lower()
+    if origin == "*":
+        return origin
+    parts = urlsplit(origin)
+    try:
+        port_is_valid = parts.port is None or parts.port > 0
+    except ValueError:  # not a number from 0 to 65535
+        port_is_valid = False
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or not port_is_valid
+        or f"{parts.scheme}://{parts.netloc}" != origin
+    ):
+        raise ValueError(
+            f"CORS_ORIGINS: {origin!r} is not an origin; write scheme://host[:port] with no "
+            "path or trailing slash, e.g. https://app.example.com"
+        )
+    return origin
 
 
 @lru_cache
