@@ -73,7 +73,9 @@ def scrape(base: str, allow_down: bool = False) -> Samples:
 
 
 def worker_pids(samples: Samples) -> set[str]:
-    return {dict(labels)["pid"] for name, labels in samples if name == "worker_resident_memory_bytes"}
+    return {
+        dict(labels)["pid"] for name, labels in samples if name == "worker_resident_memory_bytes"
+    }
 
 
 def lookups(samples: Samples) -> Counter[str]:
