@@ -33,9 +33,13 @@ def run_name(pid: int) -> str:
     return f"{pid}-{process_start(pid)}"
 
 
+def base_directory() -> Path:
+    return Path(tempfile.gettempdir()) / f"{__name__.partition('.')[0]}-metrics-{os.getuid()}"
+
+
 def run_directory() -> Path:
     """This server run's directory, created; runs whose main process is gone are removed."""
-    base = Path(tempfile.gettempdir()) / f"{__name__.partition('.')[0]}-metrics-{os.getuid()}"
+    base = base_directory()
     base.mkdir(mode=0o700, exist_ok=True)
     # uvicorn starts its workers with multiprocessing; without --workers it serves from the
     # process it started in.
@@ -50,5 +54,8 @@ def run_directory() -> Path:
 
 
 def use_run_directory() -> None:
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    # A directory of ours came from the environment of the process that started this one
+    # (a test runner's workers, say), which is not necessarily this run's.
+    if chosen is None or Path(chosen).parent == base_directory():
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(run_directory())
