@@ -8,7 +8,15 @@ from functools import partial
 from fastapi import FastAPI
 from fastapi_cache import FastAPICache
 
-from {{ cookiecutter.project_slug }}.api import docs, health, items, stats, upstream, users
+from {{ cookiecutter.project_slug }}.api import (
+    docs,
+    health,
+    items,
+    metrics,
+    stats,
+    upstream,
+    users,
+)
 from {{ cookiecutter.project_slug }}.auth import hash_token
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.edge import EdgeCacheMiddleware
@@ -19,11 +27,13 @@ from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import creat
 from {{ cookiecutter.project_slug }}.errors import install_error_handlers
 from {{ cookiecutter.project_slug }}.http_client import open_http_client
 from {{ cookiecutter.project_slug }}.logs import configure_logging
+from {{ cookiecutter.project_slug }}.metrics import reporting_worker, watch_pool
 from {{ cookiecutter.project_slug }}.middleware.body_limit import (
     RequestBodyLimitMiddleware,
     document_request_body_limit,
 )
 from {{ cookiecutter.project_slug }}.middleware.cors import CORSFromSettingsMiddleware
+from {{ cookiecutter.project_slug }}.middleware.metrics import MetricsMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 
@@ -48,7 +58,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         open_database(create_engine(settings)) as database,
         open_store(settings) as (store, local),
         open_http_client(settings) as http_client,
+        reporting_worker(),
     ):
+        watch_pool(database.engine)
         guard = Guard(
             timeout_seconds=settings.cache_timeout_seconds,
             breaker_seconds=settings.cache_breaker_seconds,
@@ -97,17 +109,19 @@ def create_app() -> FastAPI:
     # The last one added runs first: the request id must exist before anything else runs, CORS
     # headers are added to every response (HITs included) and preflights answered before the
     # cache or authentication see them, a cache HIT is answered before routing (it reads no
-    # body), and a body over MAX_REQUEST_BODY_BYTES is refused before anything reads it.
+    # body), and a body over MAX_REQUEST_BODY_BYTES is refused before anything reads it. Metrics time all of it.
     app.add_middleware(RequestBodyLimitMiddleware)
     app.add_middleware(EdgeCacheMiddleware)
     app.add_middleware(CORSFromSettingsMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(MetricsMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(items.router)
     app.include_router(stats.router)
     app.include_router(upstream.router)
     app.include_router(docs.router)
+    app.include_router(metrics.router)
     return app
 
 

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # An upstream whose status GET /api/upstream reports (cached across workers); unset: 404.
     # SecretStr: such URLs often carry a token.
     upstream_status_url: SecretStr | None = None
+    # GET /metrics (api/metrics.py): with a token, only `Authorization: Bearer <token>` reads
+    # it; without one, anyone outside production and nobody in production.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
     # The one outgoing HTTP client (webhooks and any upstream you add) is bounded by these.
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     http_max_connections: int = Field(default=20, ge=1)
@@ -185,6 +189,11 @@ class Settings(BaseSettings):
                 "with its visitors' cookies: list the allowed origins instead"
             )
         return self
+
+    @field_validator("metrics_token")
+    @classmethod
+    def treat_empty_token_as_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
 
     @field_validator("webhook_url", "upstream_status_url")
     @classmethod

@@ -25,6 +25,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from {{ cookiecutter.project_slug }} import metrics
 from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.decorator import CachePolicy, cache_policy
@@ -141,6 +142,7 @@ async def look_up(cache: ResponseCache, checked: Sequence[str]) -> Entry | None:
     if local is not None:
         kept = [local.get(state_key, entry_key, now) for state_key, entry_key in pairs]
         if all(entry is not None for entry in kept):
+            metrics.note_local_hit()
             return kept[-1]
     values = await cache.read(checked)
     entries: list[Entry] = []

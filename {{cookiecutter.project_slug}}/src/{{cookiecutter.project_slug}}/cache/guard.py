@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from {{ cookiecutter.project_slug }} import metrics
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -54,6 +56,7 @@ class Guard:
         """`call()` within the deadline; CacheUnavailableError if it fails or is skipped."""
         now = time.monotonic()
         if now < self.open_until or self.probing:
+            metrics.count_cache_error(operation, "breaker_open")
             raise BreakerOpenError(f"cache {operation} skipped: the cache server failed recently")
         probe = self.open_until > 0
         self.probing = probe
@@ -61,6 +64,7 @@ class Guard:
             async with asyncio.timeout(self.timeout_seconds):
                 result = await call()
         except Exception as error:  # any cache failure: skip the cache, never answer 500
+            metrics.count_cache_error(operation, type(error).__name__)
             if isinstance(error, TimeoutError):
                 self.after_timeout()
             self._trip(operation, error)

@@ -22,6 +22,7 @@ from functools import partial
 
 from fastapi import Request
 
+from {{ cookiecutter.project_slug }} import metrics
 from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.db.session import after_commit, before_commit
@@ -44,3 +45,4 @@ def invalidate_on_commit(request: Request, namespace: str, *, user_id: int | Non
     state_key = f"{keys.namespace_key(cache.prefix, partition, namespace)}:state"
     before_commit(session, partial(cache.begin_write, state_key))
     after_commit(session, partial(cache.end_write, state_key))
+    after_commit(session, partial(metrics.count_invalidation, namespace))

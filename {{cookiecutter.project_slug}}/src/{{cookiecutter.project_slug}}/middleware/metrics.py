@@ -1,0 +1,102 @@
+"""Counts every request by route template and status, and every cached GET by what it answered.
+
+The route label is the template of the route that serves the path (`/api/items/{item_id}`),
+never the path itself, so ids do not multiply the series; paths no route matches share one
+label. A cache HIT is answered at the edge before routing sets the route, so it is found here
+by matching the routes served so far (the edge answers HITs only for those), remembered per path.
+"""
+
+import time
+
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.project_slug }} import metrics
+from {{ cookiecutter.project_slug }}.cache.decorator import cache_policy
+
+CACHE_STATUS_HEADER = b"x-fastapi-cache"
+# Paths whose route was looked up, remembered up to this many (ids make paths many).
+MAX_KNOWN_PATHS = 10_000
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.served: dict[int, BaseRoute] = {}  # by id: a route's == compares its fields
+        self.routes: dict[tuple[str, str], BaseRoute | None] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["app"].state.settings.metrics_enabled:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        lookup = metrics.Lookup()
+        metrics.current_lookup.set(lookup)
+        status = 500  # unless a response starts: an exception is answered 500 further out
+        cache_status: bytes | None = None
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status, cache_status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message["headers"]:
+                    if name == CACHE_STATUS_HEADER:
+                        cache_status = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            route = self.route_for(scope)
+            template = getattr(route, "path", metrics.UNMATCHED_ROUTE)
+            method = scope["method"]
+            metrics.count_request(method, template, status, time.perf_counter() - started)
+            if route is not None and method == "GET":
+                self.count_lookup(scope, route, cache_status, lookup)
+
+    def route_for(self, scope: Scope) -> BaseRoute | None:
+        """The route that serves this request; None if no route does.
+
+        Routing records it in the scope. Where it did not (a HIT answered before routing, a
+        path no route matches, a scope copied on the way in), the routes served so far are
+        matched, as the edge does, and the answer is remembered per path.
+        """
+        if isinstance(route := scope.get("route"), BaseRoute):
+            if id(route) not in self.served:
+                self.served[id(route)] = route
+                self.routes.clear()  # paths remembered as unmatched may match it
+            return route
+        key = (scope["method"], scope["path"])
+        if key in self.routes:
+            return self.routes[key]
+        found: BaseRoute | None = None
+        for route in self.served.values():
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                found = route
+                break
+            if match is Match.PARTIAL and found is None:
+                found = route  # the path matches, the method does not: answered 405
+        if len(self.routes) >= MAX_KNOWN_PATHS:
+            self.routes.clear()
+        self.routes[key] = found
+        return found
+
+    @staticmethod
+    def count_lookup(
+        scope: Scope, route: BaseRoute, cache_status: bytes | None, lookup: metrics.Lookup
+    ) -> None:
+        if (policy := cache_policy(getattr(route, "endpoint", None))) is None:
+            return
+        if cache_status == b"HIT":
+            metrics.count_lookup(policy.namespace, "hit", lookup.tier)
+        elif cache_status == b"MISS":
+            metrics.count_lookup(policy.namespace, "error" if lookup.failed else "miss")
+        elif asks_for_no_store(scope):
+            metrics.count_lookup(policy.namespace, "bypass")
+
+
+def asks_for_no_store(scope: Scope) -> bool:
+    """Whether the request's Cache-Control bypasses the cache (see cache/edge.py)."""
+    headers = scope["headers"]
+    return any(name == b"cache-control" and b"no-store" in value.lower() for name, value in headers)
