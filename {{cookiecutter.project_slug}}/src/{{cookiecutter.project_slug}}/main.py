@@ -109,7 +109,8 @@ def create_app() -> FastAPI:
     # The last one added runs first: the request id must exist before anything else runs, CORS
     # headers are added to every response (HITs included) and preflights answered before the
     # cache or authentication see them, a cache HIT is answered before routing (it reads no
-    # body), and a body over MAX_REQUEST_BODY_BYTES is refused before anything reads it. Metrics time all of it.
+    # body), and a body over MAX_REQUEST_BODY_BYTES is refused before anything reads it.
+    # Metrics, outermost, time all of it.
     app.add_middleware(RequestBodyLimitMiddleware)
     app.add_middleware(EdgeCacheMiddleware)
     app.add_middleware(CORSFromSettingsMiddleware)
