@@ -139,6 +139,9 @@ def next_steps(project: Path, launched_from: str | None) -> str:
         lines.append("No server needed: SQLite and the in-process cache live inside the service.")
     if CHOSEN["database"] == "postgresql":
         lines.append(f"The first `make run` creates the database {SLUG} if the server allows it.")
+    if CHOSEN["cache_backend"] == "memory":
+        lines.append("The in-process cache serves one process per database: run one worker")
+        lines.append("(a second one refuses to start); cache_backend=redis or memcached scale out.")
     if CHOSEN["docker"] == "True":
         lines += ["Or run it in containers, servers included:", "  docker compose up --build"]
     return "\n".join(lines)

@@ -201,6 +201,8 @@ def test_the_next_steps_fit_the_choices(
     assert "createdb" not in printed
     creates = "The first `make run` creates the database orders_service"
     assert (creates in printed) == (database == "postgresql")
+    one_process = "The in-process cache serves one process per database: run one worker"
+    assert (one_process in printed) == (cache_backend == "memory")
     assert ("\n  make services " in printed) == (docker and bool(servers))
     assert ("  docker compose up --build" in printed) == docker
     assert (project.path / "docker-compose.yml").exists() == docker
