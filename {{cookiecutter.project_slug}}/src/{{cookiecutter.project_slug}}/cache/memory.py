@@ -139,6 +139,8 @@ async def keep_lock(store: MemoryStore, lock: DatabaseLock, settings: Settings) 
         await asyncio.sleep(LOCK_CHECK_SECONDS)
         if held:
             try:
+                if not store.usable:  # the driver said the session ended
+                    raise LockLostError("the lock's session ended")
                 async with asyncio.timeout(deadline):
                     await lock.check()
                 continue

@@ -55,6 +55,7 @@ class DatabaseLock:
             },
         )
         self.connection: AsyncConnection | None = None
+        self.session: Any = None  # the asyncpg connection under `connection` (asyncpg is untyped)
 
     @property
     def name(self) -> str:
@@ -66,8 +67,8 @@ class DatabaseLock:
         try:
             if await connection.scalar(TAKE, PARAMETERS):
                 raw = await connection.get_raw_connection()
-                asyncpg_connection: Any = raw.driver_connection
-                asyncpg_connection.add_termination_listener(self.terminated)
+                self.session = raw.driver_connection
+                self.session.add_termination_listener(self.terminated)
                 self.connection = connection
                 return None
             holder = (await connection.execute(HOLDER, PARAMETERS)).first()
@@ -79,8 +80,9 @@ class DatabaseLock:
         application, address = holder
         return f'the session "{application}" from {address or "a local socket"}'
 
-    def terminated(self, _connection: Any) -> None:
-        self.on_lost()
+    def terminated(self, session: Any) -> None:
+        if session is self.session:  # not one this lock already let go
+            self.on_lost()
 
     async def check(self) -> None:
         """Raise unless the session holding the lock still answers."""
@@ -90,14 +92,14 @@ class DatabaseLock:
 
     async def release(self) -> None:
         """Drop the session, and the lock with it, without waiting on a server that failed."""
-        connection, self.connection = self.connection, None
+        connection, self.connection, self.session = self.connection, None, None
         if connection is not None:
             await connection.invalidate()
             await connection.close()
 
     async def close(self) -> None:
         """End the session cleanly at shutdown: the server releases the lock at once."""
-        connection, self.connection = self.connection, None
+        connection, self.connection, self.session = self.connection, None, None
         if connection is not None:
             await connection.close()
         await self.engine.dispose()
