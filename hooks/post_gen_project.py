@@ -52,6 +52,9 @@ SHARED_OPTION_FILES: dict[Path, dict[str, set[str]]] = {
     TESTS / "cache" / "test_cache_server.py": {"cache_backend": {"redis", "memcached"}},
     # Only Redis has a channel (pub/sub) that keeps workers' local tiers coherent.
     TESTS / "cache" / "test_local_cache.py": {"cache_backend": {"redis"}},
+    # Metrics summed over uvicorn workers: a memory bake runs one process (its cache lock
+    # refuses a second), so it has none to sum.
+    TESTS / "test_metrics_workers.py": {"cache_backend": {"redis", "memcached"}},
     # The lock that admits one process per database to the in-process cache.
     PACKAGE / "db" / "sqlite_lock.py": {"cache_backend": {"memory"}, "database": {"sqlite"}},
     PACKAGE / "db" / "postgresql_lock.py": {
