@@ -23,7 +23,10 @@ def run_migrations(connection: Connection) -> None:
         target_metadata=Base.metadata,
         # SQLite cannot ALTER most things in place; batch mode recreates the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
+        # The drift test and autogenerate compare defaults too: a changed server default is a
+        # migration to write, like a changed type.
         compare_type=True,
+        compare_server_default=True,
     )
     with context.begin_transaction():
         context.run_migrations()
