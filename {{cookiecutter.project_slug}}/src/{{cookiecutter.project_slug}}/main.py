@@ -8,7 +8,13 @@ from functools import partial
 from fastapi import FastAPI
 from fastapi_cache import FastAPICache
 
-from {{ cookiecutter.project_slug }}.api import health, items, stats, upstream, users
+from {{ cookiecutter.project_slug }}.api import (
+    health,
+    items,
+    stats,
+    upstream,
+    users,
+)
 from {{ cookiecutter.project_slug }}.auth import hash_token
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.edge import EdgeCacheMiddleware
