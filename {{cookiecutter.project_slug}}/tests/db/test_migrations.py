@@ -1,3 +1,5 @@
+from typing import Any
+
 import anyio
 import pytest
 from alembic import command
@@ -14,7 +16,7 @@ from tests.db.{{ cookiecutter.database }}_database import isolated_database_url
 pytestmark = pytest.mark.anyio
 
 
-def pending_changes(connection: Connection, metadata: MetaData = Base.metadata) -> list[object]:
+def pending_changes(connection: Connection, metadata: MetaData = Base.metadata) -> list[Any]:
     # The options of db/migrations/env.py, which autogenerate uses.
     opts = {"compare_type": True, "compare_server_default": True}
     context = MigrationContext.configure(connection, opts=opts)
@@ -49,7 +51,8 @@ async def test_a_changed_server_default_is_drift(database_url: str) -> None:
     finally:
         await engine.dispose()
 
-    assert [change[0][0] for change in changes] == ["modify_default"]  # type: ignore[index]
+    # One list of column changes, for users.scopes, whose first names what changed.
+    assert [change[0][0] for change in changes] == ["modify_default"]
 
 
 async def test_users_with_every_scope_keep_every_scope_as_resources_are_added() -> None:
