@@ -199,9 +199,9 @@ class RedisCluster:
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        options = ["--cluster-replicas", "1", "--cluster-yes"]
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses]
-            + ["--cluster-replicas", "1", "--cluster-yes"],
+            ["redis-cli", "--cluster", "create", *addresses, *options],
             capture_output=True,
             text=True,
             check=True,
