@@ -110,6 +110,10 @@ class RedisServer:
             command += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         if self.cluster_directory is not None:
             command += [
+                # Its own directory: a dump.rdb in the working directory would be loaded, and
+                # `--cluster create` refuses a node that holds keys.
+                "--dir",
+                str(self.cluster_directory),
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
