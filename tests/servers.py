@@ -97,23 +97,20 @@ class RedisServer:
         self.appendonly = appendonly
         self.replica_of = replica_of
         self.cluster_directory = cluster_directory
-        self.directory = Path(tempfile.mkdtemp(prefix="test-redis-")) if appendonly else None
+        # A directory of its own, always: a master writes dump.rdb to sync its replicas, and a
+        # dump.rdb in the working directory would be loaded by the next server started there.
+        self.directory = cluster_directory or Path(tempfile.mkdtemp(prefix="test-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        if self.directory is None:
-            command += ["--appendonly", "no"]
-        else:
-            command += ["--appendonly", "yes", "--dir", str(self.directory)]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command += ["--dir", str(self.directory)]
+        command += ["--appendonly", "yes" if self.appendonly else "no"]
         if self.replica_of is not None:
             command += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         if self.cluster_directory is not None:
             command += [
-                # Its own directory: a dump.rdb in the working directory would be loaded, and
-                # `--cluster create` refuses a node that holds keys.
-                "--dir",
-                str(self.cluster_directory),
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
@@ -167,6 +164,8 @@ class RedisServer:
             self._process.wait(timeout=START_SECONDS)
             self._process = None
         wait_for_port(self.port, open_=False)
+        if not self.appendonly and self.cluster_directory is None:
+            self.remove()  # nothing in it is needed again: a restart starts empty
 
     def client_names(self) -> list[str]:
         output = subprocess.run(
@@ -196,7 +195,7 @@ class RedisCluster:
         for _ in range(masters * 2):
             port = free_cluster_port(taken)
             taken |= {port, port + 10000}
-            self.nodes.append(RedisServer(port=port, cluster_directory=self.directory))
+            self.nodes.append(RedisServer(port=port, cluster_directory=self.directory / str(port)))
         self.url = self.nodes[0].url
 
     def start(self) -> None:
