@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+from opentelemetry.instrumentation.redis import RedisInstrumentor
 from redis.asyncio import Redis
 
 from {{ cookiecutter.project_slug }}.cache.backend import (
@@ -20,6 +21,7 @@ from {{ cookiecutter.project_slug }}.cache.backend import (
 )
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.tracing import tracing_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +162,10 @@ def create_client(settings: Settings, *, subscriber: bool = False) -> Redis:
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[tuple[RedisStore, LocalTier | None]]:
     client = create_client(settings)
+    if tracing_enabled():
+        # Each command becomes a span such as `MGET ? ?`: the instrumentation records no keys
+        # (they hold token digests) and no values.
+        RedisInstrumentor.instrument_client(client)
     channel = f"{settings.cache_prefix}:invalidations"
     local = None
     if settings.local_cache_max_bytes:
