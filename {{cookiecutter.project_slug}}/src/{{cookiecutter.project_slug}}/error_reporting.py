@@ -43,8 +43,10 @@ def configure_error_reporting(settings: Settings) -> None:
         include_local_variables=False,
         # Errors only: traces are OpenTelemetry's (tracing.py).
         traces_sample_rate=None,
-        # The ERROR log line of an unhandled exception is its one event (see above).
+        # The ERROR log line of an unhandled exception is its one event (see above). The
+        # framework integrations stay off: their breadcrumbs record URLs and cache keys.
         integrations=[LoggingIntegration(event_level=logging.ERROR)],
+        auto_enabling_integrations=False,
         before_send=scrubbed,
     )
 

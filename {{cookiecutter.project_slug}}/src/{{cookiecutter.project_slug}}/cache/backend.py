@@ -147,7 +147,7 @@ class ResponseCache(Backend):
         if entry is None:
             lock_ttl = math.ceil(self.flights.lock_seconds)
             # A span of its own: the time spent waiting for another request's computation.
-            with tracing.tracer.start_as_current_span("cache single-flight") as span:
+            with tracing.tracer().start_as_current_span("cache single-flight") as span:
                 entry = await self.flights.wait_or_lead(
                     key,
                     version,

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from opentelemetry.instrumentation.redis import RedisInstrumentor
 from redis.asyncio import Redis
 
 from {{ cookiecutter.project_slug }}.cache.backend import (
@@ -163,6 +162,9 @@ def create_client(settings: Settings, *, subscriber: bool = False) -> Redis:
 async def open_store(settings: Settings) -> AsyncIterator[tuple[RedisStore, LocalTier | None]]:
     client = create_client(settings)
     if tracing_enabled():
+        # Imported here: it loads the OpenTelemetry SDK, which a process without tracing skips.
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
         # Each command becomes a span such as `MGET ? ?`: the instrumentation records no keys
         # (they hold token digests) and no values.
         RedisInstrumentor.instrument_client(client)
