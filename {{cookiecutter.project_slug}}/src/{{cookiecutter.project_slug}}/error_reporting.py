@@ -5,9 +5,9 @@ Sentry's logging integration turns that ERROR line into the event, while the req
 known (it is a tag, and the 500 response carries it). Warnings (a database answering 503, the
 cache failing open) stay breadcrumbs, and a 4xx is an answer, not an error.
 
-Nothing that identifies a caller leaves: no default PII, no request headers, cookies or query
+Nothing that identifies a caller leaves: no user data, no request headers, cookies or query
 string, no local variables of the stack frames (a token is a local somewhere), and anything
-shaped like one of this service's tokens is cut out of messages.
+shaped like one of this service's tokens is cut out of messages (`before_send`).
 """
 
 import logging
@@ -39,8 +39,17 @@ def configure_error_reporting(settings: Settings) -> None:
         dsn=dsn,
         environment=settings.environment,
         release=f"{PACKAGE}@{version(PACKAGE)}",
-        send_default_pii=False,
-        include_local_variables=False,
+        # What send_default_pii=False meant, and less: the SDK collects no user, cookie,
+        # header, query string, body, SQL parameter or stack-frame variable.
+        data_collection={
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_headers": {"request": {"mode": "off"}},
+            "http_bodies": [],
+            "url_query_params": {"mode": "off"},
+            "database_query_data": False,
+            "stack_frame_variables": False,
+        },
         # Errors only: traces are OpenTelemetry's (tracing.py).
         traces_sample_rate=None,
         # The ERROR log line of an unhandled exception is its one event (see above). The
