@@ -51,6 +51,8 @@ SHARED_OPTION_FILES: dict[Path, tuple[str, set[str]]] = {
     TESTS / "cache" / "test_cache_server.py": ("cache_backend", {"redis", "memcached"}),
     # Only Redis has a channel (pub/sub) that keeps workers' local tiers coherent.
     TESTS / "cache" / "test_local_cache.py": ("cache_backend", {"redis"}),
+    # A private redis-server with maxmemory: what a full cache server does to the service.
+    TESTS / "cache" / "test_redis_full.py": ("cache_backend", {"redis"}),
 }
 
 CHOSEN = {

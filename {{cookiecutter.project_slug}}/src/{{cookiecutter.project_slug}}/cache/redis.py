@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import OutOfMemoryError
 
 from {{ cookiecutter.project_slug }}.cache.backend import (
     PENDING_WRITE_SECONDS,
     SETTLED_VERSION_SECONDS,
 )
+from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 from {{ cookiecutter.project_slug }}.tracing import tracing_enabled
@@ -70,10 +72,16 @@ class RedisStore:
         return cast("list[bytes | None]", await self.client.mget(keys))
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
-        await self.client.set(key, value, ex=ttl)
+        try:
+            await self.client.set(key, value, ex=ttl)
+        except OutOfMemoryError as error:  # maxmemory reached under `noeviction`
+            raise StoreRefusedError("Redis is out of memory") from error
 
     async def add(self, key: str, value: bytes, ttl: int) -> bool:
-        return bool(await self.client.set(key, value, ex=ttl, nx=True))
+        try:
+            return bool(await self.client.set(key, value, ex=ttl, nx=True))
+        except OutOfMemoryError as error:
+            raise StoreRefusedError("Redis is out of memory") from error
 
     async def delete(self, key: str) -> None:
         await self.client.delete(key)
