@@ -52,6 +52,8 @@ SHARED_OPTION_FILES: dict[Path, dict[str, set[str]]] = {
     TESTS / "cache" / "test_cache_server.py": {"cache_backend": {"redis", "memcached"}},
     # Only Redis has a channel (pub/sub) that keeps workers' local tiers coherent.
     TESTS / "cache" / "test_local_cache.py": {"cache_backend": {"redis"}},
+    # A private redis-server with maxmemory: what a full cache server does to the service.
+    TESTS / "cache" / "test_redis_full.py": {"cache_backend": {"redis"}},
     # Metrics summed over uvicorn workers: a memory bake runs one process (its cache lock
     # refuses a second), so it has none to sum.
     TESTS / "test_metrics_workers.py": {"cache_backend": {"redis", "memcached"}},

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     # it; without one, anyone outside production and nobody in production.
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
+    # Unhandled errors go to this Sentry project (error_reporting.py); empty: not reported.
+    # Traces are configured by the standard OTEL_* variables instead (tracing.py).
+    sentry_dsn: SecretStr = SecretStr("")
     # The one outgoing HTTP client (webhooks and any upstream you add) is bounded by these.
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     http_max_connections: int = Field(default=20, ge=1)

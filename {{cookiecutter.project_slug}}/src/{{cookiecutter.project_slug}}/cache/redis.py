@@ -21,14 +21,22 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import MovedError, NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import (
+    MovedError,
+    NoScriptError,
+    OutOfMemoryError,
+    RedisClusterException,
+    RedisError,
+)
 
 from {{ cookiecutter.project_slug }}.cache.backend import (
     PENDING_WRITE_SECONDS,
     SETTLED_VERSION_SECONDS,
 )
+from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.tracing import tracing_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +93,16 @@ class RedisStore:
         return cast("list[bytes | None]", await self.client.mget(keys))
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
-        await self.client.set(key, value, ex=ttl)
+        try:
+            await self.client.set(key, value, ex=ttl)
+        except OutOfMemoryError as error:  # maxmemory reached under `noeviction`
+            raise StoreRefusedError("Redis is out of memory") from error
 
     async def add(self, key: str, value: bytes, ttl: int) -> bool:
-        return bool(await self.client.set(key, value, ex=ttl, nx=True))
+        try:
+            return bool(await self.client.set(key, value, ex=ttl, nx=True))
+        except OutOfMemoryError as error:
+            raise StoreRefusedError("Redis is out of memory") from error
 
     async def delete(self, key: str) -> None:
         await self.client.delete(key)
@@ -336,6 +350,13 @@ async def open_store(settings: Settings) -> AsyncIterator[tuple[RedisStore, Loca
     client = create_client(settings)
     if isinstance(client, RedisCluster):
         await read_slot_map(client, settings.health_check_timeout_seconds)
+    if tracing_enabled():
+        # Imported here: it loads the OpenTelemetry SDK, which a process without tracing skips.
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        # Each command becomes a span such as `MGET ? ?`: the instrumentation records no keys
+        # (they hold token digests) and no values.
+        RedisInstrumentor.instrument_client(client)
     channel = f"{settings.cache_prefix}:invalidations"
     local = None
     listener = None
