@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from tests.baking import BakedProject, clean_environment
+from tests.scrapes import Sample, parse_samples
 from tests.servers import RedisServer, free_port, wait_for_port
 
 pytestmark = pytest.mark.slow
@@ -35,16 +36,6 @@ GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(
 MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 # A name not followed by "(" (a function call) nor part of a longer name.
 NAME = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()")
-
-# Samples as (name, labels); read by the baked project's own prometheus-client parser.
-PARSE_SCRAPE = """
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-families = text_string_to_metric_families(sys.stdin.read())
-print(json.dumps([[s.name, s.labels] for f in families for s in f.samples]))
-"""
-
-Sample = tuple[str, dict[str, str]]
 
 
 def expressions(dashboard: dict[str, Any]) -> list[str]:
@@ -119,19 +110,10 @@ def cli(project: BakedProject, env: dict[str, str], *args: str) -> str:
 
 def scrape(project: BakedProject, base: str, token: str) -> list[Sample]:
     assert requests.get(f"{base}/metrics", timeout=10).status_code == 401
-    response = requests.get(
-        f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
+    headers = {"Authorization": f"Bearer {token}"}
+    response = requests.get(f"{base}/metrics", headers=headers, timeout=10)
     assert response.status_code == 200, response.text
-    parsed = subprocess.run(
-        [str(project.path / ".venv" / "bin" / "python"), "-c", PARSE_SCRAPE],
-        input=response.text,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return [(name, labels) for name, labels in json.loads(parsed.stdout)]
+    return parse_samples(project.path, response.text)
 
 
 def drive(base: str, token: str, redis: RedisServer) -> None:
@@ -200,12 +182,12 @@ def test_every_dashboard_query_reads_metrics_a_real_scrape_has(
     finally:
         redis.stop()
 
-    names = {name for name, _ in samples}
+    names = {name for name, _, _ in samples}
     missing = []
     for expr in queries:
         metrics = queried_metrics(expr)
         labels: dict[str, set[str]] = {}
-        for name, sample_labels in samples:
+        for name, sample_labels, _ in samples:
             if name in metrics:
                 for label, value in sample_labels.items():
                     labels.setdefault(label, set()).add(value)
