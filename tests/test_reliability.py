@@ -28,7 +28,7 @@ import requests
 from cookiecutter.main import cookiecutter
 
 from tests.baking import BakedProject, clean_environment
-from tests.scrapes import Sample, parse_samples
+from tests.scrapes import Sample, parse_samples, parse_scrapes
 from tests.servers import PostgresServer, RedisServer, free_port, wait_for_port
 
 # One worker runs the whole module: its tests share the service and the servers.
@@ -667,26 +667,26 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(service: Service
     assert result.returncode == 0, result.stdout[-6000:]
 
 
-def scrape(service: Service) -> list[Sample]:
+def scrape_text(service: Service) -> str:
     headers = {"Authorization": f"Bearer {service.env['METRICS_TOKEN']}"}
     response = requests.get(f"{service.base}/metrics", headers=headers, timeout=10)
     assert response.status_code == 200, response.text
-    return parse_samples(service.project.path, response.text)
+    return response.text
 
 
-def lookups(service: Service, since: Counter[str] | None = None) -> Counter[str]:
+def lookups(samples: list[Sample], since: Counter[str] | None = None) -> Counter[str]:
     """cache_lookups_total by result (namespaces and tiers summed), grown `since` a baseline."""
     counts: Counter[str] = Counter()
-    for name, labels, value in scrape(service):
+    for name, labels, value in samples:
         if name == "cache_lookups_total":
             counts[labels["result"]] += int(value)
     counts.subtract(since or Counter())
     return +counts
 
 
-def live_workers(service: Service) -> set[int]:
+def live_workers(samples: list[Sample]) -> set[int]:
     """The pids whose gauges a scrape shows: a dead worker's are dropped."""
-    return {int(labels["pid"]) for name, labels, _ in scrape(service) if name == "worker_open_fds"}
+    return {int(labels["pid"]) for name, labels, _ in samples if name == "worker_open_fds"}
 
 
 def test_every_scrape_agrees_with_what_clients_saw_across_a_worker_restart(
@@ -695,41 +695,52 @@ def test_every_scrape_agrees_with_what_clients_saw_across_a_worker_restart(
     """Counts match X-FastAPI-Cache after every read (fresh connections, so either worker
     answers either call); a killed worker's counts stay once uvicorn replaces it; a restarted
     server starts at zero (the baked README's Metrics section)."""
+
+    def scrape() -> list[Sample]:
+        return parse_samples(service.project.path, scrape_text(service))
+
     alice = service.auth("alice")
     created = requests.post(
         f"{service.base}/api/items", json={"name": "counted"}, headers=alice, timeout=30
     )
     url = f"{service.base}/api/items/{created.json()['id']}"
-    baseline = lookups(service)
+    baseline = lookups(scrape())
     seen: Counter[str] = Counter()
-    disagreements = []
+    # What the client had seen at each scrape, and the scrape; parsed together afterwards.
+    scrapes: list[tuple[Counter[str], str]] = []
 
     def read(times: int) -> None:
         for _ in range(times):
             response = requests.get(url, headers=alice, timeout=30)
             assert response.status_code == 200, response.text
             seen[response.headers["x-fastapi-cache"].lower()] += 1
-            if (scraped := lookups(service, since=baseline)) != seen:
-                disagreements.append((dict(seen), dict(scraped)))
+            scrapes.append((Counter(seen), scrape_text(service)))
 
     read(20)
-    workers = live_workers(service)
+    workers = live_workers(scrape())
     assert len(workers) == WORKERS
     victim = min(workers)
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while len(replaced := live_workers(service)) < WORKERS or victim in replaced:
+    while len(replaced := live_workers(scrape())) < WORKERS or victim in replaced:
         assert time.monotonic() < deadline, "uvicorn never replaced the killed worker"
         time.sleep(0.2)
-    seen_before_kill, after_kill = Counter(seen), lookups(service, since=baseline)
+    seen_before_kill, after_kill = Counter(seen), lookups(scrape(), since=baseline)
     read(20)
 
     service.stop()
     service.start()
-    after_restart = lookups(service)
+    after_restart = lookups(scrape())
+    parsed = parse_scrapes(service.project.path, [text for _, text in scrapes])
+    disagreements = [
+        (dict(expected), dict(counted))
+        for (expected, _), samples in zip(scrapes, parsed, strict=True)
+        if (counted := lookups(samples, since=baseline)) != expected
+    ]
     report(
         "metrics",
         seen=dict(seen),
+        scrapes=len(scrapes),
         disagreements=len(disagreements),
         workers=sorted(workers),
         replaced_by=sorted(replaced - workers),
