@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from {{ cookiecutter.project_slug }}.auth import known_scopes
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.errors import ExplainedDatabaseError
 from {{ cookiecutter.project_slug }}.db.migrate import upgrade_to_head
@@ -19,7 +20,7 @@ from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import (
     create_engine,
     explained_failures,
 )
-from {{ cookiecutter.project_slug }}.scopes import ALL_SCOPES
+from {{ cookiecutter.project_slug }}.scopes import EVERY_SCOPE
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
 
@@ -47,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--scope",
         action="append",
-        choices=ALL_SCOPES,
+        choices=known_scopes(),
         dest="scopes",
-        help="what the token may do; repeat for several (default: every scope)",
+        help="what the token may do; repeat for several (default: every scope, those of "
+        "resources added later included)",
     )
     return parser
 
@@ -61,8 +63,9 @@ async def create_user_command(settings: Settings, name: str, scopes: Sequence[st
     ):
         user, token = await create_user(session, name, settings, scopes)
         await session.commit()
+    granted = "every scope" if user.scopes == EVERY_SCOPE else user.scopes
     print(
-        f"Created user {user.name!r} (id {user.id}, scopes: {user.scopes}). "
+        f"Created user {user.name!r} (id {user.id}, scopes: {granted}). "
         "Its API token, shown only this once:"
     )
     return token
@@ -89,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "migrate":
                 migrate_command(settings)
             else:
-                scopes = args.scopes or ALL_SCOPES
+                scopes = args.scopes or [EVERY_SCOPE]
                 print(asyncio.run(create_user_command(settings, args.name, scopes)))
     except (UserExistsError, ExplainedDatabaseError) as error:
         print(f"error: {error}", file=sys.stderr)
