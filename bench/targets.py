@@ -9,8 +9,8 @@ Frameworks:
 - `bare_app` (a): the items endpoint with the same payload and response model, no caching.
 - `quick_start_app` (b, bm): fastapi-cache2 wired as its quick start shows, on its own
   RedisBackend or MemcachedBackend, with the default key builder and coder.
-- `template_app` (c, s, m, MISS, bypass): the baked project's own application, plus one cached
-  route whose runs are counted, for the stampede test.
+- `template_app` (c, s, s-off, m, MISS, bypass): the baked project's own application, plus
+  one cached route whose runs are counted, for the stampede test.
 
 The payload, the package name, the cache prefix and the servers come from the environment
 (BENCH_*, CACHE_PREFIX, REDIS_URL, MEMCACHED_URL). Redis and memcached clients are imported

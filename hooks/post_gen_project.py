@@ -12,6 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path("src") / "{{cookiecutter.project_slug}}"
 TESTS = Path("tests")
+MONITORING = Path("monitoring")
 
 # Files that belong to one choice of an option; every path here must exist in the template
 # (tests/test_post_gen.py checks that, so this list cannot drift from the real files).
@@ -40,7 +41,15 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
         "none": [],
     },
     "docker": {
-        "True": [Path("Dockerfile"), Path(".dockerignore"), Path("docker-compose.yml")],
+        "True": [
+            Path("Dockerfile"),
+            Path(".dockerignore"),
+            Path("docker-compose.yml"),
+            # The compose monitoring profile's configuration; monitoring/dashboard.json stays.
+            MONITORING / "prometheus.yml",
+            MONITORING / "grafana-datasource.yml",
+            MONITORING / "grafana-dashboards.yml",
+        ],
         "False": [],
     },
 }
