@@ -8,8 +8,11 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.servers import free_port
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 # uv sits beside the interpreter running these tests (the template's dev environment).
@@ -85,6 +88,42 @@ class BakedProject:
             check=False,
         )
         return CommandResult(list(args), completed.returncode, completed.stdout)
+
+    def cli(self, package: str, env: dict[str, str], *args: str) -> str:
+        """`python -m <package> ARGS` in the project's environment, asserted to succeed; its
+        stdout (the project logs to stderr)."""
+        result = subprocess.run(
+            [str(self.path / ".venv" / "bin" / "python"), "-m", package, *args],
+            cwd=self.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def serve(
+        self,
+        package: str,
+        env: dict[str, str],
+        log: Path,
+        *,
+        workers: int = 1,
+        options: Sequence[str] = (),
+    ) -> tuple[subprocess.Popen[bytes], int]:
+        """uvicorn serving the app factory on a free loopback port, its output appended to
+        `log`: the process and its port, not yet answering."""
+        port = free_port()
+        uvicorn = str(self.path / ".venv" / "bin" / "uvicorn")
+        command = [uvicorn, "--factory", f"{package}.main:create_app", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--workers", str(workers), *options]
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                command, cwd=self.path, env=env, stdout=output, stderr=output
+            )
+        return process, port
 
     def run_ok(self, *args: str) -> CommandResult:
         result = self.run(*args)

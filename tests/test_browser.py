@@ -181,27 +181,10 @@ class Service:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def python(self, *args: str) -> str:
-        result = subprocess.run(
-            [str(self.project.path / ".venv" / "bin" / "python"), "-m", self.package, *args],
-            cwd=self.project.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return self.project.cli(self.package, self.env, *args)
 
     def start(self) -> None:
-        port = free_port()
-        uvicorn = str(self.project.path / ".venv" / "bin" / "uvicorn")
-        command = [uvicorn, "--factory", f"{self.package}.main:create_app", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--workers", str(WORKERS)]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=self.project.path, env=self.env, stdout=log, stderr=log
-            )
+        self.process, port = self.project.serve(self.package, self.env, self.log, workers=WORKERS)
         self.base = f"http://127.0.0.1:{port}"
         wait_for_port(port, open_=True)
         deadline = time.monotonic() + 30

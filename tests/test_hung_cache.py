@@ -29,7 +29,7 @@ import requests
 from cookiecutter.main import cookiecutter
 
 from tests.baking import BakedProject, clean_environment
-from tests.servers import HangingProxy, MemcachedServer, RedisServer, free_port, wait_for_port
+from tests.servers import HangingProxy, MemcachedServer, RedisServer, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hung-cache")]
 
@@ -113,31 +113,13 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str) -> str:
-        python = str(self.project.path / ".venv" / "bin" / "python")
-        result = subprocess.run(
-            [python, "-m", self.package, *args],
-            cwd=self.project.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return self.project.cli(self.package, self.env, *args)
 
     def create_user(self, name: str) -> str:
         return self.cli("create-user", name).strip().splitlines()[-1]
 
     def start(self) -> None:
-        port = free_port()
-        uvicorn = str(self.project.path / ".venv" / "bin" / "uvicorn")
-        command = [uvicorn, "--factory", f"{self.package}.main:create_app", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--workers", str(WORKERS)]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=self.project.path, env=self.env, stdout=log, stderr=log
-            )
+        self.process, port = self.project.serve(self.package, self.env, self.log, workers=WORKERS)
         self.base = f"http://127.0.0.1:{port}"
         wait_for_port(port, open_=True)
         ready = poll(lambda: fetch("GET", self.url("/health/ready")).status == 200, 30, 0.1)

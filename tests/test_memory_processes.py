@@ -24,7 +24,6 @@ import requests
 from cookiecutter.main import cookiecutter
 
 from tests.baking import BakedProject, clean_environment
-from tests.servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("memory-processes")]
 
@@ -48,29 +47,11 @@ class Deployment:
     token: str = ""
 
     def cli(self, *args: str) -> str:
-        python = str(self.project.path / ".venv" / "bin" / "python")
-        result = subprocess.run(
-            [python, "-m", self.package, *args],
-            cwd=self.project.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return self.project.cli(self.package, self.env, *args)
 
     def serve(self, name: str, *, workers: int = 1) -> Server:
-        port = free_port()
-        uvicorn = str(self.project.path / ".venv" / "bin" / "uvicorn")
-        command = [uvicorn, "--factory", f"{self.package}.main:create_app", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--workers", str(workers)]
         log = self.logs / f"{name}.log"
-        with log.open("ab") as output:
-            process = subprocess.Popen(
-                command, cwd=self.project.path, env=self.env, stdout=output, stderr=output
-            )
+        process, port = self.project.serve(self.package, self.env, log, workers=workers)
         return Server(process, f"http://127.0.0.1:{port}", log)
 
 

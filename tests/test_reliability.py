@@ -29,7 +29,7 @@ from cookiecutter.main import cookiecutter
 
 from tests.baking import BakedProject, clean_environment
 from tests.scrapes import Sample, parse_samples, parse_scrapes
-from tests.servers import PostgresServer, RedisServer, free_port, wait_for_port
+from tests.servers import PostgresServer, RedisServer, wait_for_port
 
 # One worker runs the whole module: its tests share the service and the servers.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reliability")]
@@ -54,35 +54,16 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
 
     def python(self, *args: str) -> str:
-        python = str(self.project.path / ".venv" / "bin" / "python")
-        result = subprocess.run(
-            [python, "-m", self.package, *args],
-            cwd=self.project.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return self.project.cli(self.package, self.env, *args)
 
     def start(self) -> None:
-        port = free_port()
-        uvicorn = str(self.project.path / ".venv" / "bin" / "uvicorn")
-        command = [uvicorn, "--factory", f"{self.package}.main:create_app", "--host", "127.0.0.1"]
-        command += [
-            "--port",
-            str(port),
-            "--workers",
-            str(WORKERS),
-            "--timeout-graceful-shutdown",
-            "20",
-        ]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=self.project.path, env=self.env, stdout=log, stderr=log
-            )
+        self.process, port = self.project.serve(
+            self.package,
+            self.env,
+            self.log,
+            workers=WORKERS,
+            options=["--timeout-graceful-shutdown", "20"],
+        )
         self.base = f"http://127.0.0.1:{port}"
         wait_for_port(port, open_=True)
         deadline = time.monotonic() + 30
