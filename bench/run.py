@@ -11,6 +11,8 @@ GET /api/items.
     c   template HIT from the local tier (Redis bake, LOCAL_CACHE_MAX_BYTES=64 MiB)
     s   template HIT from Redis (LOCAL_CACHE_MAX_BYTES=0)
     s-off   the same with METRICS_ENABLED=false: what counting every request costs
+    c-traced, s-traced  c and s with tracing on (every request sampled, spans exported to a
+            local OTLP/HTTP receiver): what tracing costs when it is turned on
     m   template HIT from memcached
     miss    template, every request a cold key (`?n=<unique>`): the route runs and stores
     bypass  the same requests with `Cache-Control: no-store`: the route runs, no cache
@@ -39,6 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -59,6 +62,10 @@ STAMPEDE_REQUESTS = 50
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 MEMCACHED = ("127.0.0.1", 11211)
 CACHE_STATUS = "x-fastapi-cache"
+
+
+# The receiver's address is filled in when it listens (OtlpReceiver).
+TRACING = {"OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp}", "OTEL_TRACES_SAMPLER": "always_on"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,21 @@ TARGETS = {
         "redis",
         "template_app",
         env={"LOCAL_CACHE_MAX_BYTES": "0", "METRICS_ENABLED": "false"},
+        cache_status="HIT",
+    ),
+    # Tracing on: every request sampled, spans batched to a local OTLP/HTTP receiver.
+    "c-traced": Target(
+        "template HIT, local tier, tracing on (always_on, OTLP export)",
+        "redis",
+        "template_app",
+        env={"LOCAL_CACHE_MAX_BYTES": str(64 * 1024 * 1024), **TRACING},
+        cache_status="HIT",
+    ),
+    "s-traced": Target(
+        "template HIT from Redis, tracing on (always_on, OTLP export)",
+        "redis",
+        "template_app",
+        env={"LOCAL_CACHE_MAX_BYTES": "0", **TRACING},
         cache_status="HIT",
     ),
     "m": Target("template HIT from memcached", "memcached", "template_app", cache_status="HIT"),
@@ -330,6 +352,34 @@ def remove_memcached_keys(prefix: str) -> int:
     return len(keys)
 
 
+class OtlpReceiver:
+    """A local OTLP/HTTP endpoint that takes every export and answers 200 with an empty
+    ExportTraceServiceResponse: the traced targets pay for exporting, nothing else."""
+
+    def __init__(self) -> None:
+        received = self.received = [0]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received[0] += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # one line per export would drown the bench's output
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def median_load(loads: list[dict[str, Any]]) -> dict[str, float]:
     metrics = ("requests_per_second", "p50_ms", "p99_ms", "server_cpu_us")
     return {metric: statistics.median(load[metric] for load in loads) for metric in metrics}
@@ -356,10 +406,14 @@ def measure(projects: dict[str, Project], seconds: int, rounds: int, work: Path)
     loads: dict[str, list[dict[str, Any]]] = {name: [] for name in TARGETS}
     results: dict[str, Any] = {"cache_prefix": prefix, "loads": loads}
 
+    receiver = OtlpReceiver()
+
     def serve(name: str) -> Any:
         target = TARGETS[name]
         project = projects[target.bake]
-        server_env = env | target.env
+        server_env = env | {
+            key: value.format(otlp=receiver.url) for key, value in target.env.items()
+        }
         server_env |= {"BENCH_PACKAGE": project.package, "BENCH_BACKEND": target.bake}
         factory = f"targets:{target.factory}"
         return serving(factory, server_env, project.path, project.python, BENCH_DIR)
@@ -390,7 +444,9 @@ def measure(projects: dict[str, Project], seconds: int, rounds: int, work: Path)
             results["stampede_body_runs"] = {
                 name: stampede(servers[name]) for name in ("b", "c", "bm", "m")
             }
+        results["otlp_exports_received"] = receiver.received[0]
     finally:
+        receiver.close()
         removed = remove_redis_keys(projects["redis"], env, prefix)
         removed += remove_memcached_keys(prefix)
         log(f"removed {removed} keys under {prefix}")
@@ -409,6 +465,11 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     return {
         "medians": medians,
         "goals": goals,
+        "tracing_on_vs_off": {
+            tier: medians[f"{tier}-traced"]["requests_per_second"]
+            / medians[tier]["requests_per_second"]
+            for tier in ("c", "s")
+        },
         "miss_vs_bypass": {
             "requests_per_second": miss["requests_per_second"] / bypass["requests_per_second"],
             "p99": miss["p99_ms"] / bypass["p99_ms"],
@@ -451,6 +512,11 @@ def tables(report: dict[str, Any]) -> str:
         f"MISS vs bypass (no goal, reported): req/s {cost['requests_per_second']:.2f}x, "
         f"p99 {cost['p99']:.2f}x, {cost['extra_server_cpu_us']:+.0f} µs server CPU per request",
     ]
+    traced = summary["tracing_on_vs_off"]
+    lines.append(
+        f"Tracing on vs off (no goal, reported; {report['otlp_exports_received']} OTLP exports "
+        f"received): HIT req/s local tier {traced['c']:.2f}x, Redis {traced['s']:.2f}x"
+    )
     runs = report["stampede_body_runs"]
     lines.append(
         f"Stampede ({STAMPEDE_REQUESTS} concurrent cold requests, body runs): "
