@@ -22,7 +22,7 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
             TESTS / "cache" / f"{backend}_service.py",
             TESTS / "cache" / f"test_{backend}.py",
         ]
-        for backend in ("redis", "memcached", "memory")
+        for backend in ("redis", "memcached", "memory", "dynamodb")
     },
     "database": {
         database: [
@@ -47,8 +47,8 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
 
 # Files that serve several choices of an option: kept only when one of those is chosen.
 SHARED_OPTION_FILES: dict[Path, tuple[str, set[str]]] = {
-    TESTS / "cache" / "outage_proxy.py": ("cache_backend", {"redis", "memcached"}),
-    TESTS / "cache" / "test_cache_server.py": ("cache_backend", {"redis", "memcached"}),
+    TESTS / "cache" / "outage_proxy.py": ("cache_backend", {"redis", "memcached", "dynamodb"}),
+    TESTS / "cache" / "test_cache_server.py": ("cache_backend", {"redis", "memcached", "dynamodb"}),
     # Only Redis has a channel (pub/sub) that keeps workers' local tiers coherent.
     TESTS / "cache" / "test_local_cache.py": ("cache_backend", {"redis"}),
 }
@@ -68,6 +68,7 @@ SERVERS = {
     "postgresql": "PostgreSQL on 127.0.0.1:5432 (user postgres)",
     "redis": "Redis on 127.0.0.1:6379",
     "memcached": "memcached on 127.0.0.1:11211",
+    "dynamodb": "DynamoDB Local on 127.0.0.1:8100",
 }
 
 
@@ -99,8 +100,12 @@ def install_license() -> None:
 
 def write_env_file() -> None:
     """A fresh SECRET_KEY per project; .env is git-ignored, so it never reaches a commit."""
+    lines = [f"SECRET_KEY={secrets.token_urlsafe(48)}"]
+    if CHOSEN["cache_backend"] == "dynamodb":
+        # DynamoDB Local takes any key pair; on AWS, replace them or remove them for a role.
+        lines += ["AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local"]
     env_file = Path(".env")
-    env_file.write_text(f"SECRET_KEY={secrets.token_urlsafe(48)}\n", encoding="utf-8")
+    env_file.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     env_file.chmod(0o600)
 
 
