@@ -1,7 +1,7 @@
 """Amazon DynamoDB through aiobotocore: one client with a sized connection pool per process.
 
 fastapi-cache2's DynamoBackend is not used: it cannot reach DynamoDB Local (no endpoint URL),
-serves items past their expiry (DynamoDB deletes expired items lazily, often hours later), reads
+serves items past their expiry (DynamoDB deletes expired items lazily, within days), reads
 without ConsistentRead, and cannot add or change a version atomically. DynamoDB has no channel to
 tell other workers what changed, so there is no local tier: a HIT is one BatchGetItem, with
 consistent reads, of the keys it needs (identity, versions, entry: see keys.py).
@@ -15,6 +15,7 @@ The table (created by `python -m <package> migrate`, see create_table_if_missing
     expires_at  N  Unix time; the table's TTL attribute, and checked on every read
 """
 
+import asyncio
 import logging
 import math
 import time
@@ -42,8 +43,10 @@ logger = logging.getLogger(__name__)
 
 # DynamoDB refuses items over 400 KB, attribute names included.
 MAX_ITEM_BYTES = 400 * 1024
-# A BatchGetItem may leave keys unprocessed when throttled; ask again this many times.
+# A BatchGetItem may leave keys unprocessed when throttled; ask again this many times, after
+# backing off (doubling each time; the guard's deadline bounds the whole read).
 BATCH_ATTEMPTS = 5
+BATCH_BACKOFF_SECONDS = 0.01
 # Conditional updates that lost a race to another writer are retried this many times.
 UPDATE_ATTEMPTS = 20
 # A key of no entry: the readiness probe reads it to prove the table answers.
@@ -87,13 +90,15 @@ class DynamoDBStore:
         }
         found: dict[str, bytes | None] = {}
         now = time.time()
-        for _ in range(BATCH_ATTEMPTS):
+        for attempt in range(BATCH_ATTEMPTS):
             answer = await self.client.batch_get_item(RequestItems=request)
             for item in answer["Responses"].get(self.table, []):
                 found[item["key"]["S"]] = stored_value(item, now)
+            # Keys left unread (throttling) come back with their ConsistentRead flag.
             request = dict(answer.get("UnprocessedKeys") or {})
             if not request:
                 return [found.get(key) for key in keys]
+            await asyncio.sleep(BATCH_BACKOFF_SECONDS * 2**attempt)
         raise RuntimeError(f"DynamoDB left keys unread after {BATCH_ATTEMPTS} attempts")
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
@@ -216,8 +221,8 @@ def item(key: str, value: bytes, ttl: int) -> "dict[str, AttributeValueTypeDef]"
 
 def stored_value(item: "dict[str, Any]", now: float) -> bytes | None:
     """An item's value, or None once it expired: DynamoDB deletes expired items lazily."""
-    if float(item["expires_at"]["N"]) <= now:
-        return None
+    if "expires_at" not in item or float(item["expires_at"]["N"]) <= now:
+        return None  # expired, or not written by this code
     if "version" in item:
         return State(int(item["version"]["N"]), int(item["pending"]["N"])).encode()
     value: bytes = item["value"]["B"]
