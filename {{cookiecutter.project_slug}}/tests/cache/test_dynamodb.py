@@ -126,6 +126,28 @@ async def test_migrate_creates_the_missing_table_with_ttl_and_says_so(
     }
 
 
+async def test_migrate_names_an_unreachable_endpoint_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    endpoint = f"http://127.0.0.1:{unused_tcp_port()}"
+    for name, value in cache_settings().items():
+        monkeypatch.setenv(name.upper(), str(value))
+    monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
+    get_settings.cache_clear()
+    try:
+        code = await asyncio.to_thread(main, ["migrate"])
+    finally:
+        get_settings.cache_clear()
+
+    error = capsys.readouterr().err
+    assert code == 1
+    assert error.startswith("error: could not prepare the cache table ")
+    assert endpoint in error
+    assert "Traceback" not in error
+
+
 def test_the_session_check_passes_while_dynamodb_answers() -> None:
     assert check_cache_server() is None
 

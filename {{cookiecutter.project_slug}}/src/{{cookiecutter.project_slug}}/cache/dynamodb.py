@@ -265,8 +265,14 @@ async def create_table_if_missing(settings: Settings) -> list[str]:
     """Create the cache table and turn on its TTL where needed; what was done, for the CLI."""
     table = settings.dynamodb_table
     done = []
+    # A command, not a request: seconds are fine, but an unreachable server must not take
+    # botocore's default of five attempts with backoff.
+    config = AioConfig(
+        connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 2}
+    )
+    options = client_options(settings)
     try:
-        async with get_session().create_client("dynamodb", **client_options(settings)) as client:
+        async with get_session().create_client("dynamodb", config=config, **options) as client:
             try:
                 await client.describe_table(TableName=table)
             except client.exceptions.ResourceNotFoundException:
