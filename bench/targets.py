@@ -11,8 +11,8 @@ Frameworks:
 - `bare_app` (a): the items endpoint with the same payload and response model, no caching.
 - `quick_start_app` (b, bm): fastapi-cache2 wired as its quick start shows, on its own
   RedisBackend or MemcachedBackend, with the default key builder and coder.
-- `template_app` (c, s, m, d, MISS, bypass): the baked project's own application, plus one
-  cached route whose runs are counted, for the stampede test.
+- `template_app` (c, s, s-off, m, d, MISS, bypass): the baked project's own application, plus
+  one cached route whose runs are counted, for the stampede test.
 
 There is no fastapi-cache2 quick start on DynamoDB: its [dynamodb] extra pins aiobotocore < 3,
 which the DynamoDB bake's aiobotocore 3 rules out.

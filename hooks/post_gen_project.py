@@ -12,6 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path("src") / "{{cookiecutter.project_slug}}"
 TESTS = Path("tests")
+MONITORING = Path("monitoring")
 
 # Files that belong to one choice of an option; every path here must exist in the template
 # (tests/test_post_gen.py checks that, so this list cannot drift from the real files).
@@ -40,17 +41,37 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
         "none": [],
     },
     "docker": {
-        "True": [Path("Dockerfile"), Path(".dockerignore"), Path("docker-compose.yml")],
+        "True": [
+            Path("Dockerfile"),
+            Path(".dockerignore"),
+            Path("docker-compose.yml"),
+            # The compose monitoring profile's configuration; monitoring/dashboard.json stays.
+            MONITORING / "prometheus.yml",
+            MONITORING / "grafana-datasource.yml",
+            MONITORING / "grafana-dashboards.yml",
+        ],
         "False": [],
     },
 }
 
-# Files that serve several choices of an option: kept only when one of those is chosen.
-SHARED_OPTION_FILES: dict[Path, tuple[str, set[str]]] = {
-    TESTS / "cache" / "outage_proxy.py": ("cache_backend", {"redis", "memcached", "dynamodb"}),
-    TESTS / "cache" / "test_cache_server.py": ("cache_backend", {"redis", "memcached", "dynamodb"}),
+# Files that serve several choices of an option, or one combination of options: kept only when
+# each option named has one of the choices listed.
+SHARED_OPTION_FILES: dict[Path, dict[str, set[str]]] = {
+    TESTS / "cache" / "outage_proxy.py": {"cache_backend": {"redis", "memcached", "dynamodb"}},
+    TESTS / "cache" / "test_cache_server.py": {"cache_backend": {"redis", "memcached", "dynamodb"}},
     # Only Redis has a channel (pub/sub) that keeps workers' local tiers coherent.
-    TESTS / "cache" / "test_local_cache.py": ("cache_backend", {"redis"}),
+    TESTS / "cache" / "test_local_cache.py": {"cache_backend": {"redis"}},
+    # A private redis-server with maxmemory: what a full cache server does to the service.
+    TESTS / "cache" / "test_redis_full.py": {"cache_backend": {"redis"}},
+    # Metrics summed over uvicorn workers: a memory bake runs one process (its cache lock
+    # refuses a second), so it has none to sum.
+    TESTS / "test_metrics_workers.py": {"cache_backend": {"redis", "memcached", "dynamodb"}},
+    # The lock that admits one process per database to the in-process cache.
+    PACKAGE / "db" / "sqlite_lock.py": {"cache_backend": {"memory"}, "database": {"sqlite"}},
+    PACKAGE / "db" / "postgresql_lock.py": {
+        "cache_backend": {"memory"},
+        "database": {"postgresql"},
+    },
 }
 
 CHOSEN = {
@@ -85,8 +106,8 @@ def remove_unchosen_option_files() -> None:
             if choice != CHOSEN[option]:
                 for path in paths:
                     remove(path)
-    for path, (option, choices) in SHARED_OPTION_FILES.items():
-        if CHOSEN[option] not in choices:
+    for path, conditions in SHARED_OPTION_FILES.items():
+        if any(CHOSEN[option] not in choices for option, choices in conditions.items()):
             remove(path)
 
 
@@ -137,6 +158,9 @@ def next_steps(project: Path, launched_from: str | None) -> str:
         lines.append("No server needed: SQLite and the in-process cache live inside the service.")
     if CHOSEN["database"] == "postgresql":
         lines.append(f"The first `make run` creates the database {SLUG} if the server allows it.")
+    if CHOSEN["cache_backend"] == "memory":
+        lines.append("The in-process cache serves one process per database: run one worker")
+        lines.append("(a second one refuses to start); cache_backend=redis or memcached scale out.")
     if CHOSEN["docker"] == "True":
         lines += ["Or run it in containers, servers included:", "  docker compose up --build"]
     return "\n".join(lines)

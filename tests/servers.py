@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -51,28 +52,80 @@ def has_user(name: str) -> bool:
     return True
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# A cluster node also listens on its port + 10000 (the cluster bus), so its port comes from
+# below the OS's ephemeral range (32768 and up on Linux), with the bus port free as well.
+CLUSTER_PORTS = range(20000, 30000)
+
+
+def free_cluster_port(taken: set[int]) -> int:
+    chooser = random.Random()  # spreading ports between concurrent runs, not a secret
+    for _ in range(1000):
+        port = chooser.choice(CLUSTER_PORTS)
+        if {port, port + 10000} & taken:
+            continue
+        if port_is_free(port) and port_is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 class RedisServer:
     """redis-server in the foreground. Nothing persisted unless `appendonly`: a restart starts
-    empty; with it, a restart (same port, same directory) reloads its append-only file."""
+    empty; with it, a restart (same port, same directory) reloads its append-only file.
 
-    def __init__(self, *, appendonly: bool = False, replica_of: int | None = None) -> None:
-        self.port = free_port()
+    With `cluster_directory`, a Redis Cluster node keeping its node table there (see
+    RedisCluster)."""
+
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        replica_of: int | None = None,
+        port: int | None = None,
+        cluster_directory: Path | None = None,
+    ) -> None:
+        self.port = free_port() if port is None else port
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.appendonly = appendonly
         self.replica_of = replica_of
-        self.directory = Path(tempfile.mkdtemp(prefix="test-redis-")) if appendonly else None
+        self.cluster_directory = cluster_directory
+        # A directory of its own, always: a master writes dump.rdb to sync its replicas, and a
+        # dump.rdb in the working directory would be loaded by the next server started there.
+        self.directory = cluster_directory or Path(tempfile.mkdtemp(prefix="test-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        if self.directory is None:
-            command += ["--appendonly", "no"]
-        else:
-            command += ["--appendonly", "yes", "--dir", str(self.directory)]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command += ["--dir", str(self.directory)]
+        command += ["--appendonly", "yes" if self.appendonly else "no"]
         if self.replica_of is not None:
             command += ["--replicaof", "127.0.0.1", str(self.replica_of)]
+        if self.cluster_directory is not None:
+            command += [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                str(self.cluster_directory / f"nodes-{self.port}.conf"),
+                # Short, so a failover takes seconds; not so short that a loaded machine
+                # makes a slow node look dead.
+                "--cluster-node-timeout",
+                str(RedisCluster.NODE_TIMEOUT_MS),
+            ]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         wait_for_port(self.port, open_=True)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
 
     def pause(self) -> None:
         """SIGSTOP: connections stay open and nothing answers, as in a stall or a partition."""
@@ -111,6 +164,8 @@ class RedisServer:
             self._process.wait(timeout=START_SECONDS)
             self._process = None
         wait_for_port(self.port, open_=False)
+        if not self.appendonly and self.cluster_directory is None:
+            self.remove()  # nothing in it is needed again: a restart starts empty
 
     def client_names(self) -> list[str]:
         output = subprocess.run(
@@ -126,6 +181,74 @@ class RedisServer:
             for field in line.split()
             if field.startswith("name=")
         ]
+
+
+class RedisCluster:
+    """A Redis Cluster of `masters` masters with one replica each, on free port pairs."""
+
+    NODE_TIMEOUT_MS = 2000
+
+    def __init__(self, masters: int = 3) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="test-redis-cluster-"))
+        taken: set[int] = set()
+        self.nodes: list[RedisServer] = []
+        for _ in range(masters * 2):
+            port = free_cluster_port(taken)
+            taken |= {port, port + 10000}
+            self.nodes.append(RedisServer(port=port, cluster_directory=self.directory / str(port)))
+        self.url = self.nodes[0].url
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        options = ["--cluster-replicas", "1", "--cluster-yes"]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, *options],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=START_SECONDS * 2,
+        )
+        self.wait_until_healthy()
+
+    def node(self, port: int) -> RedisServer:
+        return next(node for node in self.nodes if node.port == port)
+
+    def masters(self) -> list[RedisServer]:
+        """The nodes that serve slots now, as the cluster's node table says."""
+        ports = []
+        for node in self.nodes:
+            if node.running:
+                for line in node.cli("CLUSTER", "NODES").splitlines():
+                    _, address, flags, *rest = line.split()
+                    if "master" in flags.split(",") and "fail" not in flags and len(rest) > 5:
+                        ports.append(int(address.split("@")[0].rpartition(":")[2]))
+                break
+        return [self.node(port) for port in sorted(set(ports))]
+
+    def healthy(self) -> bool:
+        """Every running node sees all slots served (`cluster_state:ok`), with as many masters
+        as at the start, each with a replica attached."""
+        running = [node for node in self.nodes if node.running]
+        for node in running:
+            if "cluster_state:ok" not in node.cli("CLUSTER", "INFO"):
+                return False
+        return len(running) == len(self.nodes) and all(
+            "connected_slaves:1" in master.cli("INFO", "replication") for master in self.masters()
+        )
+
+    def wait_until_healthy(self, seconds: float = START_SECONDS * 2) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.healthy():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the cluster was not healthy within {seconds} s")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class MemcachedServer:

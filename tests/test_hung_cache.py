@@ -929,3 +929,59 @@ def test_a_failover_to_a_replica_never_serves_what_a_2xx_write_changed(
     assert guarded["in the database"] == "held", guarded
     assert guarded["stale reads after failover"].startswith("0 of "), guarded
     assert guarded["first HIT after (s)"] is not None, "caching never resumed on the new master"
+
+
+# 8: eviction. Under memory pressure (`allkeys-lru`) any key may vanish at any moment: a
+# namespace version, an identity, an entry, a single-flight lock. Each loss must be a MISS (or a
+# fresh identity read from the database), never a stale answer.
+
+EVICTION_ROUNDS = 15
+
+
+def evict_half(redis: RedisServer, package: str, chooser: random.Random) -> int:
+    """Delete a random half of the service's keys, as an evicting policy may; how many went."""
+    held = redis.cli("--scan", "--pattern", f"*{package}:*").split()
+    evicted = chooser.sample(held, len(held) // 2)
+    if evicted:
+        redis.cli("DEL", *evicted)
+    return len(evicted)
+
+
+def put_until_answered(url: str, token: str, name: str) -> Reply:
+    """A PUT, retried while it answers 503 (a worker's breaker still open after an earlier
+    test's fault), as a client would; the last reply."""
+    replies: list[Reply] = []
+
+    def answered() -> bool:
+        replies.append(fetch("PUT", url, token, json={"name": name}))
+        return replies[-1].status != 503
+
+    poll(answered, 20, 0.5)
+    return replies[-1]
+
+
+def test_reads_after_writes_stay_fresh_while_keys_are_evicted(redis_setup: Setup) -> None:
+    service, redis = redis_setup.service, redis_setup.redis
+    assert redis is not None
+    chooser = random.Random(f"eviction {redis_setup.label}")  # which keys go, not a secret
+    account = new_account(service)
+    url = service.url(f"/api/items/{account.item_id}")
+    expected, evicted, stale, reads, hits = account.item_name, 0, 0, 0, 0
+    for number in range(EVICTION_ROUNDS):
+        name = f"{account.name}-e{number}"
+        if put_until_answered(url, account.token, name).status == 200:
+            expected = name
+        for _ in range(3):
+            evicted += evict_half(redis, service.package, chooser)
+            for view, reply in read_views(service, account):
+                reads += 1
+                hits += reply.hit
+                stale += shown_name(view, reply, account) != expected
+    table(
+        f"{redis_setup.label}: a random half of the keys deleted after every write and read",
+        ["writes", "keys evicted", "reads", "HITs", "stale reads"],
+        [[EVICTION_ROUNDS, evicted, reads, hits, stale]],
+    )
+    assert expected != account.item_name, "no write answered 2xx"
+    assert hits > 0, "nothing was served from the cache: the test proves nothing"
+    assert stale == 0

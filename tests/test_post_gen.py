@@ -35,7 +35,7 @@ def load_post_gen_hook() -> ModuleType:
 
 POST_GEN_HOOK = load_post_gen_hook()
 MANIFEST: dict[str, dict[str, list[Path]]] = POST_GEN_HOOK.OPTION_FILES
-SHARED_FILES: dict[Path, tuple[str, set[str]]] = POST_GEN_HOOK.SHARED_OPTION_FILES
+SHARED_FILES: dict[Path, dict[str, set[str]]] = POST_GEN_HOOK.SHARED_OPTION_FILES
 
 
 def test_every_manifest_path_exists_in_the_template() -> None:
@@ -49,8 +49,9 @@ def test_every_manifest_path_exists_in_the_template() -> None:
         str(path) for path in [*listed, *SHARED_FILES] if not (PROJECT_TEMPLATE / path).exists()
     ]
     assert missing == []
-    for option, choices in SHARED_FILES.values():
-        assert choices <= set(CHOICES[option])
+    for conditions in SHARED_FILES.values():
+        for option, choices in conditions.items():
+            assert choices <= set(CHOICES[option])
 
 
 @pytest.mark.parametrize("option", ["cache_backend", "database", "ci"])
@@ -74,7 +75,7 @@ def test_every_option_specific_file_is_in_the_manifest(folder: Path) -> None:
         for files_by_choice in MANIFEST.values()
         for paths in files_by_choice.values()
         for path in paths
-    }
+    } | {PROJECT_TEMPLATE / path for path in SHARED_FILES}
     option_specific = [
         path for path in folder.glob("*.py") if any(name in path.stem for name in CHOICE_NAMES)
     ]
@@ -155,6 +156,10 @@ def test_only_the_chosen_backends_files_remain(
         for path in (project.path / folder).glob("*.py")
     }
     named_after_a_choice = {stem for stem in remaining if any(c in stem for c in CHOICE_NAMES)}
+    # The in-process cache's lock lives in the database's own module.
+    memory_lock = {f"{database}_lock"} if cache_backend == "memory" else set()
+    # A private redis-server filled up: what a full cache server does to the service.
+    redis_full = {"test_redis_full"} if cache_backend == "redis" else set()
     assert named_after_a_choice == {
         cache_backend,
         f"{cache_backend}_service",
@@ -162,6 +167,8 @@ def test_only_the_chosen_backends_files_remain(
         database,
         f"{database}_database",
         f"test_{database}",
+        *memory_lock,
+        *redis_full,
     }
 
 
@@ -201,6 +208,8 @@ def test_the_next_steps_fit_the_choices(
     assert "createdb" not in printed
     creates = "The first `make run` creates the database orders_service"
     assert (creates in printed) == (database == "postgresql")
+    one_process = "The in-process cache serves one process per database: run one worker"
+    assert (one_process in printed) == (cache_backend == "memory")
     assert ("\n  make services " in printed) == (docker and bool(servers))
     assert ("  docker compose up --build" in printed) == docker
     assert (project.path / "docker-compose.yml").exists() == docker

@@ -8,6 +8,7 @@ are printed (run with -s to see them) and recorded in the test report.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import select
 import signal
@@ -27,6 +28,7 @@ import requests
 from cookiecutter.main import cookiecutter
 
 from tests.baking import BakedProject, clean_environment
+from tests.scrapes import Sample, parse_samples, parse_scrapes
 from tests.servers import PostgresServer, RedisServer, free_port, wait_for_port
 
 # One worker runs the whole module: its tests share the service and the servers.
@@ -106,7 +108,12 @@ class Service:
 
     def secrets(self) -> list[str]:
         """Strings that must never appear in a response or a log line."""
-        return [self.env["SECRET_KEY"], PostgresServer.PASSWORD, *self.tokens.values()]
+        return [
+            self.env["SECRET_KEY"],
+            self.env["METRICS_TOKEN"],
+            PostgresServer.PASSWORD,
+            *self.tokens.values(),
+        ]
 
     def unshowable(self) -> list[str]:
         """Strings that must never appear in a response: secrets, and tracebacks."""
@@ -139,6 +146,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "ENVIRONMENT": "production",
         "LOG_LEVEL": "INFO",
         "SECRET_KEY": secrets.token_urlsafe(48),
+        # Production without a token would answer GET /metrics 404.
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
         "DATABASE_URL": postgres.url(package),
         "REDIS_URL": redis.url,
         "CACHE_PREFIX": package,
@@ -656,6 +665,90 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(service: Service
     )
     report("schemathesis", exit_code=result.returncode, summary=result.stdout[-600:])
     assert result.returncode == 0, result.stdout[-6000:]
+
+
+def scrape_text(service: Service) -> str:
+    headers = {"Authorization": f"Bearer {service.env['METRICS_TOKEN']}"}
+    response = requests.get(f"{service.base}/metrics", headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def lookups(samples: list[Sample], since: Counter[str] | None = None) -> Counter[str]:
+    """cache_lookups_total by result (namespaces and tiers summed), grown `since` a baseline."""
+    counts: Counter[str] = Counter()
+    for name, labels, value in samples:
+        if name == "cache_lookups_total":
+            counts[labels["result"]] += int(value)
+    counts.subtract(since or Counter())
+    return +counts
+
+
+def live_workers(samples: list[Sample]) -> set[int]:
+    """The pids whose gauges a scrape shows: a dead worker's are dropped."""
+    return {int(labels["pid"]) for name, labels, _ in samples if name == "worker_open_fds"}
+
+
+def test_every_scrape_agrees_with_what_clients_saw_across_a_worker_restart(
+    service: Service,
+) -> None:
+    """Counts match X-FastAPI-Cache after every read (fresh connections, so either worker
+    answers either call); a killed worker's counts stay once uvicorn replaces it; a restarted
+    server starts at zero (the baked README's Metrics section)."""
+
+    def scrape() -> list[Sample]:
+        return parse_samples(service.project.path, scrape_text(service))
+
+    alice = service.auth("alice")
+    created = requests.post(
+        f"{service.base}/api/items", json={"name": "counted"}, headers=alice, timeout=30
+    )
+    url = f"{service.base}/api/items/{created.json()['id']}"
+    baseline = lookups(scrape())
+    seen: Counter[str] = Counter()
+    # What the client had seen at each scrape, and the scrape; parsed together afterwards.
+    scrapes: list[tuple[Counter[str], str]] = []
+
+    def read(times: int) -> None:
+        for _ in range(times):
+            response = requests.get(url, headers=alice, timeout=30)
+            assert response.status_code == 200, response.text
+            seen[response.headers["x-fastapi-cache"].lower()] += 1
+            scrapes.append((Counter(seen), scrape_text(service)))
+
+    read(20)
+    workers = live_workers(scrape())
+    assert len(workers) == WORKERS
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while len(replaced := live_workers(scrape())) < WORKERS or victim in replaced:
+        assert time.monotonic() < deadline, "uvicorn never replaced the killed worker"
+        time.sleep(0.2)
+    seen_before_kill, after_kill = Counter(seen), lookups(scrape(), since=baseline)
+    read(20)
+
+    service.stop()
+    service.start()
+    after_restart = lookups(scrape())
+    parsed = parse_scrapes(service.project.path, [text for _, text in scrapes])
+    disagreements = [
+        (dict(expected), dict(counted))
+        for (expected, _), samples in zip(scrapes, parsed, strict=True)
+        if (counted := lookups(samples, since=baseline)) != expected
+    ]
+    report(
+        "metrics",
+        seen=dict(seen),
+        scrapes=len(scrapes),
+        disagreements=len(disagreements),
+        workers=sorted(workers),
+        replaced_by=sorted(replaced - workers),
+    )
+    assert disagreements == []
+    assert after_kill == seen_before_kill  # the killed worker's counts stayed
+    assert seen["hit"] > 0
+    assert after_restart == Counter()
 
 
 def test_sigterm_finishes_in_flight_requests_and_leaves_no_connection(service: Service) -> None:

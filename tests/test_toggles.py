@@ -31,6 +31,8 @@ SERVICE_NAMES = {
     "dynamodb": "dynamodb",
 }
 CACHE_BACKENDS = ["redis", "memcached", "memory", "dynamodb"]
+# docker-compose.yml's `monitoring` profile.
+MONITORING_SERVICES = {"prometheus", "grafana"}
 
 BACKEND_PAIRS = [
     pytest.param(cache, database, id=f"{cache}-{database}")
@@ -181,7 +183,7 @@ def test_compose_runs_the_migration_then_the_app_with_healthy_services(
     services = load_yaml(path)["services"]
 
     servers = expected_services(cache, database, SERVICE_NAMES)
-    assert set(services) == {"app", "migrate"} | servers
+    assert set(services) == {"app", "migrate"} | servers | MONITORING_SERVICES
     slug = project.path.name
     assert services["migrate"]["command"] == ["python", "-m", slug, "migrate"]
     assert services["migrate"]["image"] == services["app"]["image"]
@@ -245,10 +247,69 @@ def test_the_dockerfile_builds_in_stages_and_runs_unprivileged(
     assert command[:3] == ["uvicorn", "--factory", f"{project.path.name}.main:create_app"]
 
 
+def mounted(service: dict[str, Any], target: str) -> str:
+    """The host path `service` mounts at `target` (short volume syntax)."""
+    (source,) = [v.split(":")[0] for v in service["volumes"] if v.split(":")[1] == target]
+    return str(source)
+
+
+def test_compose_monitoring_scrapes_the_app_with_its_token(
+    bake: Callable[..., BakedProject],
+) -> None:
+    """`--profile monitoring`: Prometheus reads /metrics with METRICS_TOKEN, Grafana shows it."""
+    project = bake(docker=True)
+    compose = load_yaml(project.path / "docker-compose.yml")
+    services = compose["services"]
+    for name in MONITORING_SERVICES:
+        assert services[name]["profiles"] == ["monitoring"], name
+        # Published on this machine only: Grafana opens without a login.
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"]), name
+        for volume in services[name]["volumes"]:
+            source = volume.split(":")[0]
+            assert not source.startswith(".") or (project.path / source).is_file(), volume
+
+    # Prometheus sends the token the app reads: both come from METRICS_TOKEN.
+    prometheus = services["prometheus"]
+    assert compose["secrets"] == {"metrics_token": {"environment": "METRICS_TOKEN"}}
+    assert prometheus["secrets"] == ["metrics_token"]
+    config = load_yaml(project.path / mounted(prometheus, "/etc/prometheus/prometheus.yml"))
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == project.path.name
+    assert job["metrics_path"] == "/metrics"
+    assert job["authorization"] == {
+        "type": "Bearer",
+        "credentials_file": "/run/secrets/metrics_token",
+    }
+    app_port = services["app"]["ports"][0].split(":")[-1]
+    assert job["static_configs"] == [{"targets": [f"app:{app_port}"]}]
+    assert ".env" in [entry["path"] for entry in services["app"]["env_file"]]
+    example = (project.path / ".env.example").read_text(encoding="utf-8")
+    assert "# METRICS_TOKEN=" in example.splitlines()
+
+    # Grafana: the compose Prometheus as its data source, and the dashboard provisioned.
+    grafana = services["grafana"]
+    provisioning = "/etc/grafana/provisioning"
+    sources = load_yaml(
+        project.path / mounted(grafana, f"{provisioning}/datasources/prometheus.yml")
+    )
+    (source,) = sources["datasources"]
+    assert source["type"] == "prometheus"
+    assert source["url"] == "http://prometheus:9090"
+    assert "9090" in prometheus["ports"][0]
+    providers = load_yaml(project.path / mounted(grafana, f"{provisioning}/dashboards/service.yml"))
+    (provider,) = providers["providers"]
+    dashboards = provider["options"]["path"]
+    dashboard = mounted(grafana, f"{dashboards}/service.json")
+    assert dashboard == "./monitoring/dashboard.json"
+    assert json.loads((project.path / dashboard).read_text(encoding="utf-8"))["panels"]
+
+
 def test_no_docker_files_without_docker(bake: Callable[..., BakedProject]) -> None:
     project = bake(docker=False)
     for name in ("Dockerfile", ".dockerignore", "docker-compose.yml"):
         assert not (project.path / name).exists()
+    # The dashboard serves any Grafana; the compose monitoring files go with compose.
+    assert [path.name for path in (project.path / "monitoring").iterdir()] == ["dashboard.json"]
     # Without a Dockerfile, Dependabot would fail on the docker ecosystem every week.
     assert set(dependabot_ecosystems(project)) == {"github-actions", "uv"}
     assert zizmor_findings(project.path, ".github/dependabot.yml") == []

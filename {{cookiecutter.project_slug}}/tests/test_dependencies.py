@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from httpx import AsyncClient
 from sqlalchemy import event
 
-from {{ cookiecutter.project_slug }}.api.deps import CurrentUserDep, ItemsReaderDep, RequestIdDep
+from {{ cookiecutter.project_slug }}.api.deps import CurrentUserDep, RequestIdDep
+from {{ cookiecutter.project_slug }}.api.items import ItemsReaderDep
 from {{ cookiecutter.project_slug }}.settings import Settings
 from {{ cookiecutter.project_slug }}.webhooks import EventIdDep
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from {{ cookiecutter.project_slug }}.auth import known_scopes
 {% if cookiecutter.cache_backend == "dynamodb" -%}
 from {{ cookiecutter.project_slug }}.cache.dynamodb import (
     CacheTableError,
@@ -25,7 +26,7 @@ from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import (
     create_engine,
     explained_failures,
 )
-from {{ cookiecutter.project_slug }}.scopes import ALL_SCOPES
+from {{ cookiecutter.project_slug }}.scopes import EVERY_SCOPE
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
 
@@ -58,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--scope",
         action="append",
-        choices=ALL_SCOPES,
+        choices=known_scopes(),
         dest="scopes",
-        help="what the token may do; repeat for several (default: every scope)",
+        help="what the token may do; repeat for several (default: every scope, those of "
+        "resources added later included)",
     )
     return parser
 
@@ -72,8 +74,9 @@ async def create_user_command(settings: Settings, name: str, scopes: Sequence[st
     ):
         user, token = await create_user(session, name, settings, scopes)
         await session.commit()
+    granted = "every scope" if user.scopes == EVERY_SCOPE else user.scopes
     print(
-        f"Created user {user.name!r} (id {user.id}, scopes: {user.scopes}). "
+        f"Created user {user.name!r} (id {user.id}, scopes: {granted}). "
         "Its API token, shown only this once:"
     )
     return token
@@ -104,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "migrate":
                 migrate_command(settings)
             else:
-                scopes = args.scopes or ALL_SCOPES
+                scopes = args.scopes or [EVERY_SCOPE]
                 print(asyncio.run(create_user_command(settings, args.name, scopes)))
 {%- if cookiecutter.cache_backend == "dynamodb" %}
     except (UserExistsError, ExplainedDatabaseError, CacheTableError) as error:

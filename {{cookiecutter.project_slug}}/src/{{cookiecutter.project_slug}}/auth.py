@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.backend import CacheDep, ResponseCache
-from {{ cookiecutter.project_slug }}.db.models import User
+from {{ cookiecutter.project_slug }}.db.models import User, owned_tables
 from {{ cookiecutter.project_slug }}.db.session import SessionDep
 from {{ cookiecutter.project_slug }}.schemas import UserRead
+from {{ cookiecutter.project_slug }}.scopes import grants, resource_scopes
 from {{ cookiecutter.project_slug }}.settings import SettingsDep
 
 bearer_scheme = HTTPBearer(auto_error=False, description="The API token from `create-user`")
@@ -91,15 +92,23 @@ async def get_current_user(
 CurrentUserDep = Annotated[UserRead, Depends(get_current_user)]
 
 
+def known_scopes() -> list[str]:
+    """Every scope a token can be given: reading and writing each table users own."""
+    return [scope for table in owned_tables() for scope in resource_scopes(table)]
+
+
 def require_scope(scope: str) -> Callable[[UserRead], Awaitable[UserRead]]:
     """A dependency factory: `Depends(require_scope("items:write"))` is the caller, if allowed.
 
     Each call builds a new dependency; the user lookup underneath is still done once per
-    request, because every checker depends on the same `get_current_user`.
+    request, because every checker depends on the same `get_current_user`. A scope no token
+    can be given (a typo, or a table that is not an OwnedRecord) fails at import.
     """
+    if scope not in known_scopes():
+        raise ValueError(f"unknown scope {scope!r}; the scopes are {', '.join(known_scopes())}")
 
     async def caller_with_scope(user: CurrentUserDep) -> UserRead:
-        if scope not in user.scopes:
+        if not grants(user.scopes, scope):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, detail=f"This token lacks the {scope!r} scope"
             )

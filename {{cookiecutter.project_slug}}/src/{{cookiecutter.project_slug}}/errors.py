@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from {{ cookiecutter.project_slug }}.cache.guard import CacheUnavailableError
 from {{ cookiecutter.project_slug }}.context import current_request_id
 from {{ cookiecutter.project_slug }}.db.deadlines import DatabaseBusyError
+from {{ cookiecutter.project_slug }}.db.models import RecordNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             status.HTTP_422_UNPROCESSABLE_CONTENT, validation_problems(exc.errors())
         )
+
+    @app.exception_handler(RecordNotFoundError)
+    async def record_not_found(request: Request, exc: RecordNotFoundError) -> JSONResponse:
+        return error_response(status.HTTP_404_NOT_FOUND, str(exc))
 
     for error_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error_class, database_unavailable)

@@ -1,9 +1,15 @@
-"""Logging: JSON lines in production, readable lines elsewhere, each with its request id."""
+"""Logging: JSON lines in production, readable lines elsewhere, each with its request id.
+
+While a span is recorded (tracing.py), JSON lines also carry its `trace_id` and `span_id`, so a
+log line leads to its trace and a trace to its log lines.
+"""
 
 import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from opentelemetry import trace
 
 from {{ cookiecutter.project_slug }}.context import current_request_id
 from {{ cookiecutter.project_slug }}.settings import Settings
@@ -20,6 +26,10 @@ QUIET_LOGGERS = ("httpx", "httpcore")
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id() or "-"
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            record.trace_id = format(span_context.trace_id, "032x")
+            record.span_id = format(span_context.span_id, "016x")
         return True
 
 
@@ -32,6 +42,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", "-"),
         }
+        if (trace_id := getattr(record, "trace_id", None)) is not None:
+            entry["trace_id"] = trace_id
+            entry["span_id"] = getattr(record, "span_id", "")
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

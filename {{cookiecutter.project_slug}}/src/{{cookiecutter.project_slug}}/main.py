@@ -24,6 +24,7 @@ from {{ cookiecutter.project_slug }}.cache.edge import EdgeCacheMiddleware
 from {{ cookiecutter.project_slug }}.cache.guard import Guard
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
+from {{ cookiecutter.project_slug }}.error_reporting import configure_error_reporting
 from {{ cookiecutter.project_slug }}.errors import install_error_handlers
 from {{ cookiecutter.project_slug }}.http_client import open_http_client
 from {{ cookiecutter.project_slug }}.logs import configure_logging
@@ -36,6 +37,7 @@ from {{ cookiecutter.project_slug }}.middleware.cors import CORSFromSettingsMidd
 from {{ cookiecutter.project_slug }}.middleware.metrics import MetricsMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
+from {{ cookiecutter.project_slug }}.tracing import configure_tracing, traced
 
 
 def resolve_settings(app: FastAPI) -> Settings:
@@ -54,10 +56,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database engine, the cache client and the HTTP client once; close them at exit."""
     settings = resolve_settings(app)
     configure_logging(settings)
+    configure_error_reporting(settings)
     async with (
         open_database(create_engine(settings)) as database,
         cache_store.open_store(settings) as (store, local),
         open_http_client(settings) as http_client,
+        traced(database.engine, http_client),
         reporting_worker(),
     ):
         watch_pool(database.engine)
@@ -96,9 +100,18 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title={{ cookiecutter.project_name | python_string }},
         lifespan=lifespan,
-        # FastAPI's native OpenTelemetry asks the global providers on every request whether to
-        # trace it; nothing in this project installs one, so skip the question.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # FastAPI's own OpenTelemetry makes the SERVER span of each request (tracing.py). Off
+        # when no exporter is configured: it would otherwise ask the global provider on every
+        # request whether to trace. Metrics are Prometheus's (metrics.py); errors are logged.
+        telemetry={
+            "tracing": configure_tracing(),
+            "metrics": False,
+            "logs": False,
+            # Spans around dependency resolution and serialization: one more layer of detail
+            # than "why was this slow" needs (the cache, database and HTTP spans answer it).
+            "operation_spans": False,
+            "auto_configure": False,
+        },
         # api/docs.py serves these pages and the schema, with local assets, unless API_DOCS=false.
         docs_url=None,
         redoc_url=None,

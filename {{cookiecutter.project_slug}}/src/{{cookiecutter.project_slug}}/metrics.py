@@ -64,6 +64,12 @@ CACHE_SERVER_ERRORS = Counter(
     "deadline) or were skipped because the circuit breaker was open (breaker_open).",
     ["operation", "reason"],
 )
+CACHE_REFUSED_STORES = Counter(
+    "cache_refused_stores",
+    "Cache stores the server answered but refused (Redis out of memory under noeviction): "
+    "while this grows, responses are computed every time.",
+    ["operation"],
+)
 DATABASE_CONNECTIONS = Gauge(
     "db_pool_connections",
     "Database connections of the workers' pools: in_use (checked out) or idle (pooled).",
@@ -112,6 +118,11 @@ def count_cache_error(operation: str, reason: str) -> None:
     CACHE_SERVER_ERRORS.labels(operation, reason).inc()
     if operation == "read" and (lookup := current_lookup.get()) is not None:
         lookup.failed = True
+
+
+def count_refused_store(operation: str) -> None:
+    """The cache server refused to store (it is full); it still answers reads."""
+    CACHE_REFUSED_STORES.labels(operation).inc()
 
 
 async def count_invalidation(namespace: str) -> None:

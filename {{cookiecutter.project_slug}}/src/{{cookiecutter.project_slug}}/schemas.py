@@ -1,11 +1,24 @@
-"""The API's request and response bodies, kept apart from the ORM models."""
+"""The API's shared request and response bodies, kept apart from the ORM models.
+
+A resource added later keeps its own bodies in its module (README: "Adding a resource").
+"""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from {{ cookiecutter.project_slug }}.scopes import split_scopes
+
+
+def refuse_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Text every database stores alike: PostgreSQL cannot store NUL, so no database gets one.
+StoredText = Annotated[str, AfterValidator(refuse_nul)]
 
 
 class UserRead(BaseModel):
@@ -29,16 +42,8 @@ class ItemWrite(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
-
-    @field_validator("name", "description")
-    @classmethod
-    def refuse_nul(cls, value: str | None) -> str | None:
-        # PostgreSQL cannot store NUL in text; refusing it everywhere keeps databases alike.
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
+    name: StoredText = Field(min_length=1, max_length=200)
+    description: StoredText | None = Field(default=None, max_length=2000)
 
 
 class ItemRead(BaseModel):

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
 {%- if cookiecutter.cache_backend == "redis" %}
 
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # Redis Cluster: REDIS_URL names any node; the client finds the others and each key's node.
+    redis_cluster: bool = False
+    # On a cluster, a command whose node failed is tried again this many times after re-reading
+    # the slot map: once catches a promotion that already happened. More would only wait on a
+    # master that is still down (redis-py's default of 10 spends seconds there); the cache call
+    # fails open instead, and its deadline (CACHE_TIMEOUT_SECONDS) bounds all attempts together.
+    redis_cluster_retries: int = Field(default=1, ge=0)
     # Each worker may also keep up to this many bytes of the cached responses it read, answered
     # with no round trip and dropped through Redis pub/sub (see cache/local.py); 0: off.
     local_cache_max_bytes: int = Field(default=0, ge=0)
@@ -132,6 +139,9 @@ class Settings(BaseSettings):
     # it; without one, anyone outside production and nobody in production.
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
+    # Unhandled errors go to this Sentry project (error_reporting.py); empty: not reported.
+    # Traces are configured by the standard OTEL_* variables instead (tracing.py).
+    sentry_dsn: SecretStr = SecretStr("")
     # The one outgoing HTTP client (webhooks and any upstream you add) is bounded by these.
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     http_max_connections: int = Field(default=20, ge=1)

@@ -41,7 +41,13 @@ async def test_ready_names_an_unreachable_database(
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
+{%- if cookiecutter.cache_backend == "memory" %}
+        # The in-process cache stays off until it holds its lock in the database.
+        "checks": {"database": "failing", "cache": "failing"},
+        "failing": ["database", "cache"],
+{%- else %}
         "checks": {"database": "failing", "cache": "ok"},
         "failing": ["database"],
+{%- endif %}
     }
     assert live.status_code == 200

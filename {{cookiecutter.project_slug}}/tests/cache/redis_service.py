@@ -7,11 +7,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from tests.servers import CONNECT_TIMEOUT_SECONDS, Server, server_down, server_refused
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# REDIS_CLUSTER=true: REDIS_URL names a node of a Redis Cluster, as the service reads it.
+CLUSTER = os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on")
 REDIS = Server("Redis", "REDIS_URL", compose_service="redis", debian_package="redis-server")
 
 
@@ -32,16 +34,27 @@ def check_cache_server(url: str = REDIS_URL) -> str | None:
 
 
 def cache_settings() -> dict[str, Any]:
-    return {"redis_url": REDIS_URL}
+    return {"redis_url": REDIS_URL, "redis_cluster": CLUSTER}
+
+
+def observer_client() -> Redis | RedisCluster:
+    """A client of the tests' own: on a cluster, one that reaches every node."""
+    return RedisCluster.from_url(REDIS_URL) if CLUSTER else Redis.from_url(REDIS_URL)
 
 
 async def remove_cache_entries(prefix: str) -> None:
-    """Delete every key the test wrote (SCAN, never KEYS: other tenants share the server)."""
-    client = Redis.from_url(REDIS_URL)
+    """Delete every key the test wrote (SCAN, never KEYS: other tenants share the server).
+
+    Keys live in hash tags (`{prefix:...}`); on a cluster SCAN visits every master and DELETE
+    is split by slot.
+    """
+    client = observer_client()
     try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-        if keys:
-            await client.delete(*keys)
+        keys = []
+        for pattern in (f"{prefix}*", "{" + f"{prefix}*"):
+            keys += [key async for key in client.scan_iter(match=pattern, count=500)]
+        for key in keys:
+            await client.delete(key)
     finally:
         await client.aclose()
 

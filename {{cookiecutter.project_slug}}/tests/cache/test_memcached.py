@@ -1,6 +1,7 @@
 import pytest
 from fastapi import FastAPI
 
+from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache.memcached_service import check_cache_server
@@ -36,3 +37,19 @@ def test_the_session_check_names_a_closed_port() -> None:
     assert message is not None
     assert f"The tests need memcached, and none answers at memcached://127.0.0.1:{port}" in message
     assert "MEMCACHED_URL" in message
+
+
+async def test_an_item_memcached_refuses_is_a_refused_store_not_a_failure(
+    app: FastAPI, settings: Settings
+) -> None:
+    store = app.state.cache.store
+    key = f"{settings.cache_prefix}:too-large"
+    # Over memcached's default item size limit (1 MiB): it answers SERVER_ERROR.
+    too_large = b"x" * (2 * 1024 * 1024)
+
+    with pytest.raises(StoreRefusedError, match="SERVER_ERROR"):
+        await store.set(key, too_large, 30)
+
+    # The server still answers, on the same pool.
+    await store.set(key, b"small", 30)
+    assert await store.get_many([key]) == [b"small"]

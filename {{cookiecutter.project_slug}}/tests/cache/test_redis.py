@@ -1,9 +1,10 @@
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.guard import Guard
@@ -12,7 +13,7 @@ from {{ cookiecutter.project_slug }}.cache.redis import open_store
 from {{ cookiecutter.project_slug }}.db.models import Item
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.cache.redis_service import REDIS_URL, check_cache_server
+from tests.cache.redis_service import check_cache_server, observer_client
 from tests.conftest import SettingsFactory, running, wait_until
 from tests.ports import unused_tcp_port
 
@@ -26,9 +27,32 @@ def settings(make_settings: SettingsFactory) -> Settings:
 
 
 async def connections_named(name: str) -> int:
-    observer = Redis.from_url(REDIS_URL)
+    """How many connections by that name the server (on a cluster, all its nodes) holds."""
+    observer = observer_client()
     try:
-        return sum(1 for client in await observer.client_list() if client["name"] == name)
+        if isinstance(observer, RedisCluster):
+            await observer.initialize()
+            # One list per node when sent to several.
+            by_node = cast(
+                "dict[str, list[dict[str, str]]]",
+                await observer.client_list(target_nodes=RedisCluster.ALL_NODES),
+            )
+            clients = [client for listed in by_node.values() for client in listed]
+        else:
+            clients = await observer.client_list()
+        return sum(1 for client in clients if client["name"] == name)
+    finally:
+        await observer.aclose()
+
+
+async def masters() -> int:
+    """The nodes one pooled connection each is kept to: 1, or a cluster's masters."""
+    observer = observer_client()
+    try:
+        if isinstance(observer, RedisCluster):
+            await observer.initialize()
+            return len(observer.get_primaries())
+        return 1
     finally:
         await observer.aclose()
 
@@ -45,9 +69,10 @@ async def test_the_shared_client_is_closed_at_shutdown(
         await wait_until(app.state.cache.local.usable)
         subscribed = await connections_named(subscriber)
 
-    # Sequential requests reuse one pooled connection rather than opening one each.
-    assert while_running == 1
-    assert subscribed == 1
+    # Sequential requests reuse one pooled connection (per master: readiness pings them all)
+    # rather than opening one each; the local tier listens to every master.
+    assert while_running == await masters()
+    assert subscribed == await masters()
     assert await connections_named(settings.cache_prefix) == 0
     assert await connections_named(subscriber) == 0
 

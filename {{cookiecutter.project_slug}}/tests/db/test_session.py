@@ -141,11 +141,13 @@ async def test_dependencies_share_one_session_per_request_and_requests_do_not(
 
 
 async def test_a_successful_write_is_committed_before_the_response(
-    probe_app: FastAPI, client: AsyncClient, make_user: Callable[[str], Awaitable[tuple[User, str]]]
+    probe_app: FastAPI,
+    probe_client: AsyncClient,
+    make_user: Callable[[str], Awaitable[tuple[User, str]]],
 ) -> None:
     _, token = await make_user("committer")
 
-    response = await client.post(
+    response = await probe_client.post(
         "/api/items", json={"name": "kept"}, headers={"Authorization": f"Bearer {token}"}
     )
 

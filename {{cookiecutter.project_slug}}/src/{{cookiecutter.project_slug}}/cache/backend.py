@@ -15,6 +15,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 from fastapi_cache.types import Backend
 
+from {{ cookiecutter.project_slug }} import tracing
 from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.entries import Entry, State, fresh_version, valid_entry
 from {{ cookiecutter.project_slug }}.cache.flight import Flights
@@ -145,15 +146,18 @@ class ResponseCache(Backend):
         entry, version = await self.lookup(key)
         if entry is None:
             lock_ttl = math.ceil(self.flights.lock_seconds)
-            entry = await self.flights.wait_or_lead(
-                key,
-                version,
-                read=lambda: self.valid_entry(key),
-                take_lock=lambda: self.guard.attempt(
-                    "lock", lambda: self.store.add(f"{key}:lock", b"1", lock_ttl), True
-                ),
-                release_lock=lambda: self.unlock(key),
-            )
+            # A span of its own: the time spent waiting for another request's computation.
+            with tracing.tracer().start_as_current_span("cache single-flight") as span:
+                entry = await self.flights.wait_or_lead(
+                    key,
+                    version,
+                    read=lambda: self.valid_entry(key),
+                    take_lock=lambda: self.guard.attempt(
+                        "lock", lambda: self.store.add(f"{key}:lock", b"1", lock_ttl), True
+                    ),
+                    release_lock=lambda: self.unlock(key),
+                )
+                span.set_attribute("cache.computed_elsewhere", entry is not None)
         return (0, None) if entry is None else (entry.ttl(time.time()), entry.body)
 
     async def get(self, key: str) -> bytes | None:

@@ -21,11 +21,12 @@ import logging
 import time
 from collections.abc import Sequence
 
+from opentelemetry.trace import Span
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.project_slug }} import metrics
+from {{ cookiecutter.project_slug }} import metrics, tracing
 from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.decorator import CachePolicy, cache_policy
@@ -49,32 +50,43 @@ class EdgeCacheMiddleware:
         self.app = app
         self.routes: list[tuple[BaseRoute, CachePolicy]] = []
         self.refused: list[tuple[BaseRoute, CachePolicy]] = []
-        self.policies: dict[str, CachePolicy] = {}
+        self.known_paths: dict[str, tuple[BaseRoute, CachePolicy]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        span = tracing.current_span()  # None unless tracing is on
         headers = Headers(scope=scope)
         if cache_control := headers.getlist("cache-control"):
             no_store = "no-store" in directives(cache_control)
             scope = dict(scope, headers=normalized_headers(scope, no_store))
             if no_store:
+                if span is not None and (cached := self.cached_route(scope)) is not None:
+                    tracing.mark_cache_lookup(span, cached[1].namespace, "bypass")
                 await self.app(scope, receive, send)
                 return
         if scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        if (policy := self.policy_for(scope)) is not None:
+        if span is not None and metrics.current_lookup.get() is None:
+            metrics.current_lookup.set(metrics.Lookup())  # metrics are off: tracing needs it
+        if (cached := self.cached_route(scope)) is not None:
+            route, policy = cached
             cache: ResponseCache = scope["app"].state.cache
             if (entry := await self.stored_response(cache, policy, headers, scope)) is not None:
+                if span is not None:
+                    # Routing, which names FastAPI's span, never sees this request.
+                    tracing.name_server_span(span, "GET", getattr(route, "path", ""))
+                    tier = getattr(metrics.current_lookup.get(), "tier", None)
+                    tracing.mark_cache_lookup(span, policy.namespace, "hit", tier)
                 await send_hit(entry, headers, send)
                 return
-        await self.app(scope, receive, finishing(headers, send))
+        await self.app(scope, receive, finishing(headers, send, scope, span))
         self.learn(scope)
 
-    def policy_for(self, scope: Scope) -> CachePolicy | None:
-        """The caching policy of the route that serves this GET, once a response showed it.
+    def cached_route(self, scope: Scope) -> tuple[BaseRoute, CachePolicy] | None:
+        """The route that serves this GET and its caching policy, once a response showed it.
 
         Routes are learned from the requests routing served (FastAPI records the route in the
         scope), so the edge matches only cached routes, with their own matching. A path that a
@@ -82,14 +94,14 @@ class EdgeCacheMiddleware:
         exist only for requests their own route answered.
         """
         path = scope["path"]
-        if (policy := self.policies.get(path)) is not None:
-            return policy
+        if (cached := self.known_paths.get(path)) is not None:
+            return cached
         for route, policy in self.routes:
             if route.matches(scope)[0] is Match.FULL:
-                if len(self.policies) >= MAX_KNOWN_PATHS:
-                    self.policies.clear()
-                self.policies[path] = policy
-                return policy
+                if len(self.known_paths) >= MAX_KNOWN_PATHS:
+                    self.known_paths.clear()
+                self.known_paths[path] = (route, policy)
+                return route, policy
         return None
 
     def learn(self, scope: Scope) -> None:
@@ -211,7 +223,7 @@ async def send_not_modified(headers: MutableHeaders, send: Send) -> None:
     await send_response(send, 304, headers.raw, b"")
 
 
-def finishing(request_headers: Headers, send: Send) -> Send:
+def finishing(request_headers: Headers, send: Send, scope: Scope, span: Span | None) -> Send:
     """`send`, giving responses computed by `@cache` the HTTP semantics of a HIT."""
     start: Message | None = None
     body = bytearray()
@@ -219,8 +231,9 @@ def finishing(request_headers: Headers, send: Send) -> Send:
     async def send_finished(message: Message) -> None:
         nonlocal start
         if message["type"] == "http.response.start":
-            if CACHE_STATUS_HEADER in Headers(raw=message["headers"]):
+            if (status := Headers(raw=message["headers"]).get(CACHE_STATUS_HEADER)) is not None:
                 start = message  # held until the whole body is known
+                mark_computed(span, scope, status)
             else:
                 await send(message)
             return
@@ -243,3 +256,15 @@ def finishing(request_headers: Headers, send: Send) -> Send:
         await send({"type": "http.response.body", "body": bytes(body)})
 
     return send_finished
+
+
+def mark_computed(span: Span | None, scope: Scope, cache_status: str) -> None:
+    """Mark the request span with what `@cache` answered: a MISS (error: the cache failed)."""
+    if span is None or (policy := cache_policy(scope.get("endpoint"))) is None:
+        return
+    lookup = metrics.current_lookup.get()
+    if cache_status == "HIT":  # a route whose HITs are not answered at the edge (see learn)
+        tracing.mark_cache_lookup(span, policy.namespace, "hit", "shared")
+    else:
+        failed = lookup is not None and lookup.failed
+        tracing.mark_cache_lookup(span, policy.namespace, "error" if failed else "miss")

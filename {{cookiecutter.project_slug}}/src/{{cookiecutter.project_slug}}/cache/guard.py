@@ -29,6 +29,10 @@ class BreakerOpenError(CacheUnavailableError):
     """Skipped without trying: the breaker is open after a recent failure."""
 
 
+class StoreRefusedError(Exception):
+    """Raised by a store: the server answered but would not store (Redis out of memory)."""
+
+
 class Guard:
     def __init__(
         self,
@@ -47,6 +51,8 @@ class Guard:
         self.probing = False
         self.last_warning = -float("inf")
         self.suppressed = 0
+        self.last_refusal_warning = -float("inf")
+        self.refusals_suppressed = 0
 
     @property
     def is_open(self) -> bool:
@@ -63,6 +69,10 @@ class Guard:
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 result = await call()
+        except StoreRefusedError as error:
+            # The server is up and answering: no reason to skip it for reads.
+            self._refused(operation, error)
+            raise CacheUnavailableError(f"cache {operation} refused: {error}") from error
         except Exception as error:  # any cache failure: skip the cache, never answer 500
             metrics.count_cache_error(operation, type(error).__name__)
             if isinstance(error, TimeoutError):
@@ -102,3 +112,21 @@ class Guard:
         )
         self.last_warning = now
         self.suppressed = 0
+
+    def _refused(self, operation: str, error: StoreRefusedError) -> None:
+        """A cache that stops storing keeps answering correctly, so it must be said and counted."""
+        metrics.count_refused_store(operation)
+        now = time.monotonic()
+        if now - self.last_refusal_warning < self.warning_interval_seconds:
+            self.refusals_suppressed += 1
+            return
+        logger.warning(
+            "cache %s refused (%s); responses are not being cached. %d similar refusals in the "
+            "last %.0f s were not logged.",
+            operation,
+            error,
+            self.refusals_suppressed,
+            self.warning_interval_seconds,
+        )
+        self.last_refusal_warning = now
+        self.refusals_suppressed = 0

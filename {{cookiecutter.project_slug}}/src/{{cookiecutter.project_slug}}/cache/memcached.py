@@ -8,22 +8,37 @@ changed, so there is no local tier: every HIT is one multi-get.
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 
 from aiomcache import Client
+from aiomcache.exceptions import ClientException
 
 from {{ cookiecutter.project_slug }}.cache.backend import (
     PENDING_WRITE_SECONDS,
     SETTLED_VERSION_SECONDS,
 )
 from {{ cookiecutter.project_slug }}.cache.entries import State
+from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 MEMCACHED_DEFAULT_PORT = 11211
 # Compare-and-set retries before a version change gives up (and its write answers 503).
 CAS_ATTEMPTS = 20
+
+
+@contextmanager
+def refusals_reported() -> Iterator[None]:
+    """memcached's SERVER_ERROR on a store (an item over its size limit, or out of memory with
+    eviction off, `-M`) as the refusal it is: the server still answers reads."""
+    try:
+        yield
+    except ClientException as error:
+        # aiomcache keeps the server's reply only in the message.
+        if "SERVER_ERROR" in str(error):
+            raise StoreRefusedError(f"memcached refused the item ({error})") from error
+        raise
 
 
 class MemcachedStore:
@@ -44,10 +59,12 @@ class MemcachedStore:
         return list(await self.client.multi_get(*(key.encode() for key in keys)))
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
-        await self.client.set(key.encode(), value, exptime=ttl)
+        with refusals_reported():
+            await self.client.set(key.encode(), value, exptime=ttl)
 
     async def add(self, key: str, value: bytes, ttl: int) -> bool:
-        return await self.client.add(key.encode(), value, exptime=ttl)
+        with refusals_reported():
+            return await self.client.add(key.encode(), value, exptime=ttl)
 
     async def delete(self, key: str) -> None:
         await self.client.delete(key.encode())

@@ -1,12 +1,18 @@
-"""ORM models. API schemas live in `schemas.py`, so storage and wire formats change separately."""
+"""ORM models. API schemas live apart from them, so storage and wire formats change separately.
+
+Every table a user owns derives from OwnedRecord: its owner, its timestamps, and the owner
+lookup and scopes every per-user resource shares (README: "Adding a resource").
+"""
 
 from datetime import UTC, datetime
+from typing import Self
 
-from sqlalchemy import DateTime, Dialect, ForeignKey, MetaData, String, Text, func
+from sqlalchemy import DateTime, Dialect, ForeignKey, MetaData, String, Text, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from {{ cookiecutter.project_slug }}.scopes import ALL_SCOPES, join_scopes
+from {{ cookiecutter.project_slug }}.scopes import EVERY_SCOPE
 
 # Named constraints, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -16,7 +22,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-DEFAULT_SCOPES = join_scopes(ALL_SCOPES)
+
+
+class RecordNotFoundError(LookupError):
+    """No such row for this owner; the API answers 404 with the message (errors.py)."""
 
 
 def utc_now() -> datetime:
@@ -51,25 +60,55 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     # HMAC-SHA256 of the API token; the token itself is shown once and never stored.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # What the token may do, space-separated: see scopes.py.
-    scopes: Mapped[str] = mapped_column(
-        String(200), default=DEFAULT_SCOPES, server_default=DEFAULT_SCOPES
-    )
+    # What the token may do, space-separated: see scopes.py. The default, every scope, stays
+    # the same string whatever resources are added, so a new resource needs no migration here.
+    scopes: Mapped[str] = mapped_column(Text, default=EVERY_SCOPE, server_default=EVERY_SCOPE)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utc_now, server_default=func.now()
     )
 
 
-class Item(Base):
-    __tablename__ = "items"
+class OwnedRecord(Base):
+    """A row that belongs to one user, who alone may see or change it; removed with the user.
+
+    The table name names the resource: its scopes are `<table>:read` and `<table>:write`.
+    """
+
+    __abstract__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utc_now, server_default=func.now()
     )
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utc_now, onupdate=utc_now, server_default=func.now()
+    )
+
+    @classmethod
+    async def get_owned(cls, session: AsyncSession, owner_id: int, record_id: int) -> Self:
+        """Row `record_id` of user `owner_id`; RecordNotFoundError if missing or someone else's.
+
+        Both cases answer alike, so nobody learns which ids exist.
+        """
+        query = select(cls).where(cls.id == record_id, cls.owner_id == owner_id)
+        record = await session.scalar(query)
+        if record is None:
+            raise RecordNotFoundError(f"{cls.__name__} not found")
+        return record
+
+
+class Item(OwnedRecord):
+    __tablename__ = "items"
+
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+def owned_tables() -> list[str]:
+    """The name of every table users own, that is of every resource, in alphabetical order."""
+    return sorted(
+        mapper.class_.__tablename__
+        for mapper in Base.registry.mappers
+        if issubclass(mapper.class_, OwnedRecord)
     )

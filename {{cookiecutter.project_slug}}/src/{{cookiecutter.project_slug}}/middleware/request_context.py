@@ -17,6 +17,7 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from {{ cookiecutter.project_slug }} import tracing
 from {{ cookiecutter.project_slug }}.context import request_id_var
 from {{ cookiecutter.project_slug }}.errors import internal_error_response
 
@@ -42,6 +43,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = accepted_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        if scope["query_string"] and (span := tracing.current_span()) is not None:
+            tracing.hide_query_values(span, scope["query_string"])
         token = request_id_var.set(request_id)
         response_started = False
 

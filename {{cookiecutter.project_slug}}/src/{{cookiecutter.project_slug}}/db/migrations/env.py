@@ -1,10 +1,13 @@
 """Alembic environment: runs migrations through the project's async engine."""
 
 import asyncio
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.types import TypeDecorator
 
 from {{ cookiecutter.project_slug }}.db.models import Base
 from {{ cookiecutter.project_slug }}.settings import get_settings
@@ -17,13 +20,27 @@ def database_url() -> str:
     return str(url) if url else get_settings().database_url.get_secret_value()
 
 
+def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Write a column of a TypeDecorator (UTCDateTime) as the type it stores, `sa.DateTime`.
+
+    A migration must not import the models: they change later, the migration must not.
+    """
+    if kind == "type" and isinstance(item, TypeDecorator):
+        return f"sa.{item.impl!r}"
+    return False
+
+
 def run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
         # SQLite cannot ALTER most things in place; batch mode recreates the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
+        # The drift test and autogenerate compare defaults too: a changed server default is a
+        # migration to write, like a changed type.
         compare_type=True,
+        compare_server_default=True,
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()
