@@ -303,6 +303,13 @@ def dynamodb_setup(
         yield Setup("dynamodb", service, dynamodb)
     finally:
         service.stop()
+        drop_table = (
+            "import os, botocore.session; botocore.session.get_session().create_client("
+            "'dynamodb', endpoint_url=os.environ['DYNAMODB_ENDPOINT_URL'], region_name="
+            "'us-east-1').delete_table(TableName=os.environ['DYNAMODB_TABLE'])"
+        )
+        python = str(service.project.path / ".venv" / "bin" / "python")
+        subprocess.run([python, "-c", drop_table], env=service.env, check=True, timeout=60)
         dynamodb.proxy.close()
 
 
