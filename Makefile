@@ -17,7 +17,7 @@ $(UV):
 	$(UV) sync --locked --quiet
 	touch $@
 
-services:  ## Start Redis, PostgreSQL and memcached unless they already answer
+services:  ## Start Redis, PostgreSQL, memcached and DynamoDB Local unless they already answer
 	scripts/services.sh
 
 demo: .venv/.synced services  ## Bake the default project into .demo/, install it and serve it

@@ -33,12 +33,15 @@ TEMPLATE_ROOT = Path(__file__).resolve().parent
 # these names would shadow the real library inside the generated project.
 DEPENDENCY_IMPORT_NAMES = frozenset(
     {
+        "aiobotocore",
+        "aiohttp",
         "aiomcache",
         "aiosqlite",
         "alembic",
         "anyio",
         "asgi_lifespan",
         "asyncpg",
+        "botocore",
         "fastapi",
         "fastapi_cache",
         "greenlet",
@@ -56,6 +59,7 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
         "ruff",
         "sqlalchemy",
         "starlette",
+        "types_aiobotocore_dynamodb",
         "typing_extensions",
         "uvicorn",
         "uvloop",

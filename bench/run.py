@@ -1,19 +1,21 @@
 """`make bench`: every tier of a cached read, side by side in one run, against its limits.
 
-Bakes the default (Redis) project and a memcached one, serves each target below under uvicorn
-with one worker pinned to CPU 0, and loads it with wrk pinned to CPU 1 (`-t1 -c16`). Every
-target serves the same 20-item payload: the body of the template's authenticated
-GET /api/items.
+Bakes the default (Redis) project, a memcached and a DynamoDB one, serves each target below
+under uvicorn with one worker pinned to CPU 0, and loads it with wrk pinned to CPU 1
+(`-t1 -c16`). Every target serves the same 20-item payload: the body of the template's
+authenticated GET /api/items.
 
     L   raw ASGI app sending the bytes            a   bare FastAPI endpoint, no cache
     Lr  raw ASGI + one redis-py GET               b   fastapi-cache2 quick start, Redis, HIT
     Lm  raw ASGI + one aiomcache get              bm  fastapi-cache2 quick start, memcached, HIT
+    Ld  raw ASGI + one aiobotocore GetItem (DynamoDB Local, consistent read)
     c   template HIT from the local tier (Redis bake, LOCAL_CACHE_MAX_BYTES=64 MiB)
     s   template HIT from Redis (LOCAL_CACHE_MAX_BYTES=0)
     s-off   the same with METRICS_ENABLED=false: what counting every request costs
     c-traced, s-traced  c and s with tracing on (every request sampled, spans exported to a
             local OTLP/HTTP receiver): what tracing costs when it is turned on
     m   template HIT from memcached
+    d   template HIT from DynamoDB Local (one BatchGetItem)
     miss    template, every request a cold key (`?n=<unique>`): the route runs and stores
     bypass  the same requests with `Cache-Control: no-store`: the route runs, no cache
 
@@ -61,6 +63,7 @@ CONNECTIONS = 16
 STAMPEDE_REQUESTS = 50
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 MEMCACHED = ("127.0.0.1", 11211)
+DYNAMODB_ENDPOINT_URL = os.environ.get("DYNAMODB_ENDPOINT_URL", "http://127.0.0.1:8100")
 CACHE_STATUS = "x-fastapi-cache"
 
 
@@ -71,7 +74,7 @@ TRACING = {"OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp}", "OTEL_TRACES_SAMPLER": "alwa
 @dataclass(frozen=True)
 class Target:
     label: str
-    bake: str  # "redis" or "memcached": whose environment serves it
+    bake: str  # "redis", "memcached" or "dynamodb": whose environment serves it
     factory: str  # in bench/targets.py
     env: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
@@ -83,6 +86,7 @@ TARGETS = {
     "L": Target("raw ASGI, payload bytes", "redis", "raw_app"),
     "Lr": Target("raw ASGI + one redis-py GET", "redis", "raw_redis_app"),
     "Lm": Target("raw ASGI + one aiomcache get", "memcached", "raw_memcached_app"),
+    "Ld": Target("raw ASGI + one aiobotocore GetItem", "dynamodb", "raw_dynamodb_app"),
     "a": Target("bare FastAPI endpoint, no cache", "redis", "bare_app"),
     "b": Target(
         "fastapi-cache2 quick start, Redis, HIT",
@@ -133,6 +137,7 @@ TARGETS = {
         cache_status="HIT",
     ),
     "m": Target("template HIT from memcached", "memcached", "template_app", cache_status="HIT"),
+    "d": Target("template HIT from DynamoDB", "dynamodb", "template_app", cache_status="HIT"),
     "miss": Target(
         "template MISS, cold key each request (Redis bake)",
         "redis",
@@ -191,6 +196,7 @@ def at_most(goal: Goal, bound: float) -> Goal:
 GOALS = [
     at_least(rate("s", "Lr"), 0.5),
     at_least(rate("m", "Lm"), 0.5),
+    at_least(rate("d", "Ld"), 0.5),
     at_least(rate("c", "L"), 0.5),
     at_least(rate("s", "b"), 3),
     at_least(rate("m", "bm"), 3),
@@ -260,10 +266,14 @@ def bake_and_install(backend: str, output_dir: Path) -> Project:
     return Project(path, package, python, baked - started, installed - baked)
 
 
+def migrate(project: Project, env: dict[str, str]) -> None:
+    run([str(project.python), "-m", project.package, "migrate"], project.path, env)
+
+
 def create_user(project: Project, env: dict[str, str]) -> str:
     """Migrate the database and create a user; return its token (`<user id>.<secret>`)."""
     cli = [str(project.python), "-m", project.package]
-    run([*cli, "migrate"], project.path, env)
+    migrate(project, env)
     output = run([*cli, "create-user", f"bench-{secrets.token_hex(4)}"], project.path, env)
     return output.strip().splitlines()[-1]
 
@@ -325,6 +335,16 @@ def remove_redis_keys(project: Project, env: dict[str, str], prefix: str) -> int
         "[r.delete(*keys[i:i + 500]) for i in range(0, len(keys), 500)]; print(len(keys))"
     )
     return int(run([str(project.python), "-c", script], project.path, env))
+
+
+def drop_dynamodb_table(project: Project, env: dict[str, str]) -> None:
+    script = (
+        "import os, botocore.session; c = botocore.session.get_session().create_client("
+        "'dynamodb', endpoint_url=os.environ['DYNAMODB_ENDPOINT_URL'], "
+        "region_name=os.environ['AWS_REGION']); "
+        "c.delete_table(TableName=os.environ['DYNAMODB_TABLE'])"
+    )
+    run([str(project.python), "-c", script], project.path, env)
 
 
 def memcached_command(sock: socket.socket, command: bytes, end: bytes) -> bytes:
@@ -399,9 +419,16 @@ def measure(projects: dict[str, Project], seconds: int, rounds: int, work: Path)
         "CACHE_PREFIX": prefix,
         "REDIS_URL": REDIS_URL,
         "MEMCACHED_URL": f"memcached://{MEMCACHED[0]}:{MEMCACHED[1]}",
+        # A table of this run's own, created by the DynamoDB bake's migrate and dropped after.
+        "DYNAMODB_TABLE": prefix,
+        "DYNAMODB_ENDPOINT_URL": DYNAMODB_ENDPOINT_URL,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
         "BENCH_PAYLOAD": str(work / "payload.json"),
     }
     token = create_user(projects["redis"], env)
+    migrate(projects["dynamodb"], env)
     auth = {"Authorization": f"Bearer {token}"}
     loads: dict[str, list[dict[str, Any]]] = {name: [] for name in TARGETS}
     results: dict[str, Any] = {"cache_prefix": prefix, "loads": loads}
@@ -442,7 +469,7 @@ def measure(projects: dict[str, Project], seconds: int, rounds: int, work: Path)
                     )
                     loads[name].append(asdict(measured))
             results["stampede_body_runs"] = {
-                name: stampede(servers[name]) for name in ("b", "c", "bm", "m")
+                name: stampede(servers[name]) for name in ("b", "c", "bm", "m", "d")
             }
         results["otlp_exports_received"] = receiver.received[0]
     finally:
@@ -450,6 +477,7 @@ def measure(projects: dict[str, Project], seconds: int, rounds: int, work: Path)
         removed = remove_redis_keys(projects["redis"], env, prefix)
         removed += remove_memcached_keys(prefix)
         log(f"removed {removed} keys under {prefix}")
+        drop_dynamodb_table(projects["dynamodb"], env)
     return results
 
 
@@ -520,7 +548,7 @@ def tables(report: dict[str, Any]) -> str:
     runs = report["stampede_body_runs"]
     lines.append(
         f"Stampede ({STAMPEDE_REQUESTS} concurrent cold requests, body runs): "
-        f"b {runs['b']}, c {runs['c']}, bm {runs['bm']}, m {runs['m']}"
+        f"b {runs['b']}, c {runs['c']}, bm {runs['bm']}, m {runs['m']}, d {runs['d']}"
     )
     return "\n".join(lines)
 
@@ -547,7 +575,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         work = Path(scratch)
         projects = {}
-        for backend in ("redis", "memcached"):
+        for backend in ("redis", "memcached", "dynamodb"):
             log(f"baking and installing the {backend} project")
             projects[backend] = bake_and_install(backend, work)
         results = measure(projects, options.seconds, options.rounds, work)

@@ -4,16 +4,21 @@ Limits, with no framework at all (raw ASGI):
 - `raw_app` (L): sends the payload bytes.
 - `raw_redis_app` (Lr): one redis-py GET of the payload, then sends it.
 - `raw_memcached_app` (Lm): one aiomcache get of the payload, then sends it.
+- `raw_dynamodb_app` (Ld): one aiobotocore GetItem (consistent read) of the payload, then sends
+  it.
 
 Frameworks:
 - `bare_app` (a): the items endpoint with the same payload and response model, no caching.
 - `quick_start_app` (b, bm): fastapi-cache2 wired as its quick start shows, on its own
   RedisBackend or MemcachedBackend, with the default key builder and coder.
-- `template_app` (c, s, s-off, m, MISS, bypass): the baked project's own application, plus
+- `template_app` (c, s, s-off, m, d, MISS, bypass): the baked project's own application, plus
   one cached route whose runs are counted, for the stampede test.
 
+There is no fastapi-cache2 quick start on DynamoDB: its [dynamodb] extra pins aiobotocore < 3,
+which the DynamoDB bake's aiobotocore 3 rules out.
+
 The payload, the package name, the cache prefix and the servers come from the environment
-(BENCH_*, CACHE_PREFIX, REDIS_URL, MEMCACHED_URL). Redis and memcached clients are imported
+(BENCH_*, CACHE_PREFIX, REDIS_URL, MEMCACHED_URL, DYNAMODB_*, AWS_*). Cache clients are imported
 where they are used: each baked project installs only its own backend's client.
 """
 
@@ -22,7 +27,7 @@ import importlib
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache as cache_result
 from pathlib import Path
 from typing import Any
@@ -121,6 +126,35 @@ def raw_memcached_app() -> Callable[..., Awaitable[None]]:
             await client.set(LIMIT_KEY.encode(), payload(), exptime=3600)
             stored = True
         value: bytes = await client.get(LIMIT_KEY.encode())
+        return value
+
+    return raw_asgi(body)
+
+
+def raw_dynamodb_app() -> Callable[..., Awaitable[None]]:
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    table = os.environ["DYNAMODB_TABLE"]
+    key = {"key": {"S": LIMIT_KEY}}
+    clients = AsyncExitStack()
+    client: Any = None
+
+    async def body() -> bytes:
+        nonlocal client
+        if client is None:  # the first request (check() warms each target up alone)
+            client = await clients.enter_async_context(
+                get_session().create_client(
+                    "dynamodb",
+                    endpoint_url=os.environ["DYNAMODB_ENDPOINT_URL"],
+                    region_name=os.environ["AWS_REGION"],
+                    # The template's default pool size, as for memcached.
+                    config=AioConfig(max_pool_connections=MEMCACHED_POOL_SIZE),
+                )
+            )
+            await client.put_item(TableName=table, Item=key | {"value": {"B": payload()}})
+        answer = await client.get_item(TableName=table, Key=key, ConsistentRead=True)
+        value: bytes = answer["Item"]["value"]["B"]
         return value
 
     return raw_asgi(body)

@@ -23,7 +23,7 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
             TESTS / "cache" / f"{backend}_service.py",
             TESTS / "cache" / f"test_{backend}.py",
         ]
-        for backend in ("redis", "memcached", "memory")
+        for backend in ("redis", "memcached", "memory", "dynamodb")
     },
     "database": {
         database: [
@@ -57,15 +57,15 @@ OPTION_FILES: dict[str, dict[str, list[Path]]] = {
 # Files that serve several choices of an option, or one combination of options: kept only when
 # each option named has one of the choices listed.
 SHARED_OPTION_FILES: dict[Path, dict[str, set[str]]] = {
-    TESTS / "cache" / "outage_proxy.py": {"cache_backend": {"redis", "memcached"}},
-    TESTS / "cache" / "test_cache_server.py": {"cache_backend": {"redis", "memcached"}},
+    TESTS / "cache" / "outage_proxy.py": {"cache_backend": {"redis", "memcached", "dynamodb"}},
+    TESTS / "cache" / "test_cache_server.py": {"cache_backend": {"redis", "memcached", "dynamodb"}},
     # Only Redis has a channel (pub/sub) that keeps workers' local tiers coherent.
     TESTS / "cache" / "test_local_cache.py": {"cache_backend": {"redis"}},
     # A private redis-server with maxmemory: what a full cache server does to the service.
     TESTS / "cache" / "test_redis_full.py": {"cache_backend": {"redis"}},
     # Metrics summed over uvicorn workers: a memory bake runs one process (its cache lock
     # refuses a second), so it has none to sum.
-    TESTS / "test_metrics_workers.py": {"cache_backend": {"redis", "memcached"}},
+    TESTS / "test_metrics_workers.py": {"cache_backend": {"redis", "memcached", "dynamodb"}},
     # The lock that admits one process per database to the in-process cache.
     PACKAGE / "db" / "sqlite_lock.py": {"cache_backend": {"memory"}, "database": {"sqlite"}},
     PACKAGE / "db" / "postgresql_lock.py": {
@@ -89,6 +89,7 @@ SERVERS = {
     "postgresql": "PostgreSQL on 127.0.0.1:5432 (user postgres)",
     "redis": "Redis on 127.0.0.1:6379",
     "memcached": "memcached on 127.0.0.1:11211",
+    "dynamodb": "DynamoDB Local on 127.0.0.1:8100",
 }
 
 
@@ -120,8 +121,12 @@ def install_license() -> None:
 
 def write_env_file() -> None:
     """A fresh SECRET_KEY per project; .env is git-ignored, so it never reaches a commit."""
+    lines = [f"SECRET_KEY={secrets.token_urlsafe(48)}"]
+    if CHOSEN["cache_backend"] == "dynamodb":
+        # DynamoDB Local takes any key pair; on AWS, replace them or remove them for a role.
+        lines += ["AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local"]
     env_file = Path(".env")
-    env_file.write_text(f"SECRET_KEY={secrets.token_urlsafe(48)}\n", encoding="utf-8")
+    env_file.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     env_file.chmod(0o600)
 
 

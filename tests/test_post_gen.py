@@ -139,7 +139,7 @@ def test_the_chosen_license_is_installed(
         assert "Ada Lovelace" in text
 
 
-@pytest.mark.parametrize("cache_backend", ["redis", "memcached", "memory"])
+@pytest.mark.parametrize("cache_backend", ["redis", "memcached", "memory", "dynamodb"])
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_only_the_chosen_backends_files_remain(
     bake: Callable[..., BakedProject], cache_backend: str, database: str
@@ -176,11 +176,12 @@ SERVER_LINES = {
     "postgresql": "PostgreSQL on 127.0.0.1:5432 (user postgres)",
     "redis": "Redis on 127.0.0.1:6379",
     "memcached": "memcached on 127.0.0.1:11211",
+    "dynamodb": "DynamoDB Local on 127.0.0.1:8100",
 }
 
 
 @pytest.mark.parametrize("docker", [True, False], ids=["docker", "no-docker"])
-@pytest.mark.parametrize("cache_backend", ["redis", "memcached", "memory"])
+@pytest.mark.parametrize("cache_backend", ["redis", "memcached", "memory", "dynamodb"])
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_the_next_steps_fit_the_choices(
     bake: Callable[..., BakedProject],

@@ -16,7 +16,14 @@ from tests.conftest import SERVICES
 
 WORKFLOW = TEMPLATE_ROOT / ".github" / "workflows" / "ci.yml"
 CHOICES = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
-SERVER_IMAGES = {"Redis": "redis", "PostgreSQL": "postgres", "memcached": "memcached"}
+SERVER_IMAGES = {
+    "Redis": "redis",
+    "PostgreSQL": "postgres",
+    "memcached": "memcached",
+    "DynamoDB Local": "amazon/dynamodb-local",
+}
+# DynamoDB Local's image listens on 8000, the baked app's own port: published elsewhere.
+CONTAINER_PORTS = {"DynamoDB Local": 8000}
 
 
 def the_job() -> dict[str, Any]:
@@ -44,13 +51,14 @@ def test_the_template_workflow_runs_what_ci_runs() -> None:
 def test_the_template_workflow_serves_each_server_the_tests_need() -> None:
     services = the_job()["services"]
     for name, (_, port) in SERVICES.items():
-        service = services[SERVER_IMAGES[name]]
+        service = services[SERVER_IMAGES[name].rpartition("/")[2]]
         assert service["image"].startswith(f"{SERVER_IMAGES[name]}:"), name
-        assert service["ports"] == [f"{port}:{port}"], name
+        assert service["ports"] == [f"{port}:{CONTAINER_PORTS.get(name, port)}"], name
         assert "--health-cmd" in service["options"], name
     env = the_job()["env"]
     assert env["REDIS_URL"].startswith(f"redis://127.0.0.1:{SERVICES['Redis'][1]}/")
     assert env["MEMCACHED_URL"] == f"memcached://127.0.0.1:{SERVICES['memcached'][1]}"
+    assert env["DYNAMODB_ENDPOINT_URL"] == f"http://127.0.0.1:{SERVICES['DynamoDB Local'][1]}"
     assert f"@127.0.0.1:{SERVICES['PostgreSQL'][1]}/" in env["TEST_DATABASE_SERVER_URL"]
 
 

@@ -17,13 +17,26 @@ from tests.baking import BakedProject
 RUFF = str(Path(sys.executable).with_name("ruff"))
 SUPPORTED_PYTHONS = ["3.11", "3.12", "3.13"]
 
-SERVICE_IMAGES = {"redis": "redis", "memcached": "memcached", "postgresql": "postgres"}
+SERVICE_IMAGES = {
+    "redis": "redis",
+    "memcached": "memcached",
+    "postgresql": "postgres",
+    "dynamodb": "amazon/dynamodb-local",
+}
+# docker-compose.yml's names for them.
+SERVICE_NAMES = {
+    "redis": "redis",
+    "memcached": "memcached",
+    "postgresql": "postgres",
+    "dynamodb": "dynamodb",
+}
+CACHE_BACKENDS = ["redis", "memcached", "memory", "dynamodb"]
 # docker-compose.yml's `monitoring` profile.
 MONITORING_SERVICES = {"prometheus", "grafana"}
 
 BACKEND_PAIRS = [
     pytest.param(cache, database, id=f"{cache}-{database}")
-    for cache in ("redis", "memcached", "memory")
+    for cache in CACHE_BACKENDS
     for database in ("sqlite", "postgresql")
 ]
 
@@ -35,9 +48,12 @@ def ruff_clean(project: BakedProject) -> None:
         assert result.returncode == 0, result.explain()
 
 
-def expected_services(cache: str, database: str) -> set[str]:
-    chosen = {cache, database} & SERVICE_IMAGES.keys()
-    return {SERVICE_IMAGES[name] for name in chosen}
+def expected_services(
+    cache: str, database: str, names: dict[str, str] = SERVICE_IMAGES
+) -> set[str]:
+    """The servers a bake needs: by image name, or by another naming such as SERVICE_NAMES."""
+    chosen = {cache, database} & names.keys()
+    return {names[name] for name in chosen}
 
 
 def load_yaml(path: Path) -> Any:
@@ -166,7 +182,7 @@ def test_compose_runs_the_migration_then_the_app_with_healthy_services(
     assert hadolint_findings(project.path / "Dockerfile") == []
     services = load_yaml(path)["services"]
 
-    servers = expected_services(cache, database)
+    servers = expected_services(cache, database, SERVICE_NAMES)
     assert set(services) == {"app", "migrate"} | servers | MONITORING_SERVICES
     slug = project.path.name
     assert services["migrate"]["command"] == ["python", "-m", slug, "migrate"]
@@ -176,9 +192,11 @@ def test_compose_runs_the_migration_then_the_app_with_healthy_services(
     assert app_needs == {name: {"condition": "service_healthy"} for name in servers}
     for name in servers:
         assert services[name]["healthcheck"]["test"], name
-    if database == "postgresql":
-        assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    else:
+    # migrate creates the database (PostgreSQL) and the cache table (DynamoDB).
+    migrate_needs = servers & {"postgres", "dynamodb"}
+    healthy = {name: {"condition": "service_healthy"} for name in migrate_needs}
+    assert services["migrate"].get("depends_on", {}) == healthy
+    if database == "sqlite":
         assert services["migrate"]["volumes"] == services["app"]["volumes"] == ["app-data:/data"]
 
 
@@ -311,7 +329,7 @@ def test_pyproject_targets_the_chosen_python(
     assert (project.path / ".python-version").read_text(encoding="utf-8").strip() == python_version
 
 
-@pytest.mark.parametrize("cache", ["redis", "memcached", "memory"])
+@pytest.mark.parametrize("cache", CACHE_BACKENDS)
 def test_pinned_dependencies_match_the_chosen_backends(
     bake: Callable[..., BakedProject], cache: str
 ) -> None:
@@ -325,11 +343,13 @@ def test_pinned_dependencies_match_the_chosen_backends(
     assert "aiosqlite" not in names
     assert ("redis" in names) == (cache == "redis")
     assert ("aiomcache" in names) == (cache == "memcached")
-    # fastapi-cache2's [redis] extra pins redis<5 and drags in an old release: never use it.
+    assert ("aiobotocore" in names) == (cache == "dynamodb")
+    # fastapi-cache2's [redis] extra pins redis<5 and drags in an old release, and its
+    # [dynamodb] extra pins aiobotocore<3: never use them.
     assert "fastapi-cache2==0.2.2" in dependencies
 
 
-@pytest.mark.parametrize("cache", ["redis", "memcached", "memory"])
+@pytest.mark.parametrize("cache", CACHE_BACKENDS)
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_longest_allowed_names_still_lint_clean(
     bake: Callable[..., BakedProject], cache: str, database: str

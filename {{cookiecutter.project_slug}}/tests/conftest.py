@@ -22,6 +22,7 @@ from {{ cookiecutter.project_slug }}.users import create_user
 from tests.cache.{{ cookiecutter.cache_backend }}_service import (
     cache_settings,
     check_cache_server,
+    prepared_cache_server,
     remove_cache_entries,
 )
 from tests.db.{{ cookiecutter.database }}_database import check_database_server, isolated_database_url
@@ -77,6 +78,13 @@ async def delete_all_rows(database_url: str) -> None:
                 await connection.execute(table.delete())
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def cache_server(anyio_backend: str) -> AsyncIterator[None]:
+    """Whatever the cache server needs for this test run (DynamoDB: a table of its own)."""
+    async with prepared_cache_server():
+        yield
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ class Server:
     variable: str  # the environment variable that points the tests at it
     compose_service: str
     debian_package: str
+    # How to install it where Debian has no package for it.
+    install: str = ""
 
 
 def masked(url: str) -> str:
@@ -30,12 +32,14 @@ def masked(url: str) -> str:
 def server_down(server: Server, url: str, error: BaseException) -> str:
     """What to do when `server` does not answer at `url`: one message, before any test runs."""
     if COMPOSE_FILE.exists():
+        install = server.install or f"Debian's {server.debian_package} package"
         start = (
             f"Start it with `make services` (docker compose up --detach --wait "
-            f"{server.compose_service}), or install Debian's {server.debian_package} package."
+            f"{server.compose_service}), or install {install}."
         )
     else:
-        start = f"Install and start it: sudo apt-get install {server.debian_package}"
+        install = server.install or f"sudo apt-get install {server.debian_package}"
+        start = f"Install and start it: {install}"
     return (
         f"The tests need {server.name}, and none answers at {masked(url)} ({reason(error)}).\n"
         f"{start}\n"

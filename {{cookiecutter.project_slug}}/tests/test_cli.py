@@ -14,8 +14,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from {{ cookiecutter.project_slug }}.__main__ import main
 from {{ cookiecutter.project_slug }}.settings import get_settings
 
+from tests.cache.{{ cookiecutter.cache_backend }}_service import cache_settings
 from tests.conftest import TEST_SECRET_KEY
 from tests.db.{{ cookiecutter.database }}_database import isolated_database_url
+
+
+def configure_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test run's cache server, through the environment as the CLI reads it."""
+    for name, value in cache_settings().items():
+        monkeypatch.setenv(name.upper(), str(value))
 
 
 @pytest.fixture
@@ -24,6 +31,7 @@ def fresh_database_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
     Synchronous on purpose: the CLI starts event loops of its own.
     """
+    configure_cache(monkeypatch)
     with (
         anyio.from_thread.start_blocking_portal() as portal,
         portal.wrap_async_context_manager(isolated_database_url()) as url,
@@ -42,6 +50,7 @@ def run_cli(
     *args: str,
 ) -> tuple[int, str]:
     """Run the command line in-process against `database_url`: its exit code and all it printed."""
+    configure_cache(monkeypatch)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
     get_settings.cache_clear()

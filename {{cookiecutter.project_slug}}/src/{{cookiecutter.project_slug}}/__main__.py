@@ -12,6 +12,12 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from {{ cookiecutter.project_slug }}.auth import known_scopes
+{% if cookiecutter.cache_backend == "dynamodb" -%}
+from {{ cookiecutter.project_slug }}.cache.dynamodb import (
+    CacheTableError,
+    create_table_if_missing,
+)
+{% endif -%}
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.errors import ExplainedDatabaseError
 from {{ cookiecutter.project_slug }}.db.migrate import upgrade_to_head
@@ -39,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "migrate",
+{%- if cookiecutter.cache_backend == "dynamodb" %}
+        help="create the database and the cache table if they are missing, then apply every "
+        "pending migration",
+{%- else %}
         help="create the database if it is missing, then apply every pending migration",
+{%- endif %}
     )
     create = commands.add_parser(
         "create-user", help="create a user and print its API token as the last line"
@@ -77,6 +88,10 @@ def migrate_command(settings: Settings) -> None:
         print(f"Created {created}.")
     upgrade_to_head(settings.database_url.get_secret_value())
     print("The database is at the latest migration.")
+{%- if cookiecutter.cache_backend == "dynamodb" %}
+    for done in asyncio.run(create_table_if_missing(settings)):
+        print(done)
+{%- endif %}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,7 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 scopes = args.scopes or [EVERY_SCOPE]
                 print(asyncio.run(create_user_command(settings, args.name, scopes)))
+{%- if cookiecutter.cache_backend == "dynamodb" %}
+    except (UserExistsError, ExplainedDatabaseError, CacheTableError) as error:
+{%- else %}
     except (UserExistsError, ExplainedDatabaseError) as error:
+{%- endif %}
         print(f"error: {error}", file=sys.stderr)
         return 1
     except DBAPIError as error:

@@ -18,10 +18,10 @@ from {{ cookiecutter.project_slug }}.api import (
     users,
 )
 from {{ cookiecutter.project_slug }}.auth import hash_token
+from {{ cookiecutter.project_slug }}.cache import {{ cookiecutter.cache_backend }} as cache_store
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.edge import EdgeCacheMiddleware
 from {{ cookiecutter.project_slug }}.cache.guard import Guard
-from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_store
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
 from {{ cookiecutter.project_slug }}.error_reporting import configure_error_reporting
@@ -59,7 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_error_reporting(settings)
     async with (
         open_database(create_engine(settings)) as database,
-        open_store(settings) as (store, local),
+        cache_store.open_store(settings) as (store, local),
         open_http_client(settings) as http_client,
         traced(database.engine, http_client),
         reporting_worker(),

@@ -83,6 +83,21 @@ class Settings(BaseSettings):
 
     memcached_url: AnyUrl = AnyUrl("memcached://127.0.0.1:11211")
     memcached_pool_size: int = Field(default=10, ge=1)
+{%- elif cookiecutter.cache_backend == "dynamodb" %}
+
+    # The cache table; `python -m {{ cookiecutter.project_slug }} migrate` creates it when missing.
+    dynamodb_table: str = Field(
+        default="{{ cookiecutter.project_slug }}_cache",
+        pattern=r"^[A-Za-z0-9_.-]{3,255}$",
+    )
+    # Empty for AWS itself; a URL for DynamoDB Local (or a VPC endpoint). Credentials come from
+    # the standard AWS chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, a role).
+    dynamodb_endpoint_url: HttpUrl | None = HttpUrl("http://127.0.0.1:8100")
+    aws_region: str = Field(default="us-east-1", min_length=1)
+    # Optional: read here so that `.env` can hold them too (DynamoDB Local takes any pair).
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    dynamodb_pool_size: int = Field(default=10, ge=1)
 {%- elif cookiecutter.cache_backend == "memory" %}
 
     # The in-process cache drops its least recently used entries beyond this many.
@@ -223,6 +238,12 @@ class Settings(BaseSettings):
         if value.scheme != "memcached" or not value.host:
             raise ValueError("MEMCACHED_URL must look like memcached://host:11211")
         return value
+{%- elif cookiecutter.cache_backend == "dynamodb" %}
+
+    @field_validator("dynamodb_endpoint_url", mode="before")
+    @classmethod
+    def treat_empty_endpoint_as_aws(cls, value: Any) -> Any:
+        return None if value == "" else value
 {%- endif %}
 
 

@@ -2,6 +2,8 @@
 
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,3 +48,9 @@ def server_address() -> tuple[str, int]:
 
 def settings_for_server(host: str, port: int) -> dict[str, Any]:
     return {"memcached_url": f"memcached://{host}:{port}"}
+
+
+@asynccontextmanager
+async def prepared_cache_server() -> AsyncIterator[None]:
+    """Nothing to prepare for a test run: each test's keys carry a prefix of its own."""
+    yield

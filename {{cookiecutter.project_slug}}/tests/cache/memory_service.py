@@ -1,5 +1,7 @@
 """Test settings for the in-process cache: nothing to configure, nothing outlives the app."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 
@@ -15,3 +17,9 @@ def cache_settings() -> dict[str, Any]:
 async def remove_cache_entries(prefix: str) -> None:
     """The in-process cache disappears with the app."""
     del prefix
+
+
+@asynccontextmanager
+async def prepared_cache_server() -> AsyncIterator[None]:
+    """Nothing to prepare for a test run: the cache lives in the app."""
+    yield

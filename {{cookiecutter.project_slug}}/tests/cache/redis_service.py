@@ -1,6 +1,8 @@
 """Test settings for the Redis cache: a real server from REDIS_URL, keys under a unique prefix."""
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,3 +66,9 @@ def server_address() -> tuple[str, int]:
 
 def settings_for_server(host: str, port: int) -> dict[str, Any]:
     return {"redis_url": f"redis://{host}:{port}{urlsplit(REDIS_URL).path}"}
+
+
+@asynccontextmanager
+async def prepared_cache_server() -> AsyncIterator[None]:
+    """Nothing to prepare for a test run: each test's keys carry a prefix of its own."""
+    yield

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import pytest
 from fastapi import FastAPI
 
+from {{ cookiecutter.project_slug }}.cache import {{ cookiecutter.cache_backend }} as cache_store
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.flight import leading
 from {{ cookiecutter.project_slug }}.cache.guard import Guard
 from {{ cookiecutter.project_slug }}.cache.keys import namespace_key
-from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_store
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache import outage_proxy
@@ -53,7 +53,10 @@ async def test_cold_misses_in_two_processes_compute_once(settings: Settings) -> 
                 await cache.set(key, value, expire=30)
         return value
 
-    async with open_store(settings) as (first, _), open_store(settings) as (second, _):
+    async with (
+        cache_store.open_store(settings) as (first, _),
+        cache_store.open_store(settings) as (second, _),
+    ):
         caches = [
             ResponseCache(
                 store,
