@@ -32,6 +32,7 @@ from {{ cookiecutter.project_slug }}.cache.backend import (
     SETTLED_VERSION_SECONDS,
 )
 from {{ cookiecutter.project_slug }}.cache.entries import State
+from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -75,6 +76,17 @@ def item_size(key: str, value: bytes) -> int:
     return len("key") + len(key.encode()) + len("value") + len(value) + len("expires_at") + 21
 
 
+# What DynamoDB answers when a table's capacity (or the account's request rate) is used up, once
+# botocore's own retries gave up: the service answers, it only will not store now.
+THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+
+
+def throttled(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] in THROTTLING_CODES
+
+
 class DynamoDBStore:
     def __init__(self, client: "DynamoDBClient", table: str, warning_interval: float) -> None:
         self.client = client
@@ -111,7 +123,12 @@ class DynamoDBStore:
         if size > MAX_ITEM_BYTES:
             self.warn_too_large(key, size)
             return
-        await self.client.put_item(TableName=self.table, Item=item(key, value, ttl))
+        try:
+            await self.client.put_item(TableName=self.table, Item=item(key, value, ttl))
+        except ClientError as error:
+            if throttled(error):
+                raise StoreRefusedError("DynamoDB throttled the store") from error
+            raise
 
     async def add(self, key: str, value: bytes, ttl: int) -> bool:
         """A conditional put: stored only if absent, or expired but not yet deleted."""
@@ -126,6 +143,8 @@ class DynamoDBStore:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
+            if throttled(error):
+                raise StoreRefusedError("DynamoDB throttled the store") from error
             raise
         return True
 
@@ -192,6 +211,8 @@ class DynamoDBStore:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
+            if throttled(error):
+                raise StoreRefusedError("DynamoDB throttled the store") from error
             raise
         return True
 
