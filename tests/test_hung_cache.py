@@ -870,8 +870,14 @@ def failover_round(
     try:
         replica.start()
         proxy.start()
+        # The first full sync starts after the master's diskless-sync delay (5 s by default).
+        linked = poll(lambda: "master_link_status:up" in replica.cli("INFO", "replication"), 30)
+        assert linked is not None, "the replica never finished its first sync"
         env = {"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
         env["REDIS_MIN_REPLICAS"] = str(min_replicas)
+        # WAIT gets half the cache deadline; the replica acknowledges through a Python proxy,
+        # which on a loaded machine can take longer than this module's 0.2 s allows.
+        env["CACHE_TIMEOUT_SECONDS"] = "2"
         service = start_service(tmp_path_factory.mktemp("failover"), redis_project, env)
         account = new_account(service)
         url = service.url(f"/api/items/{account.item_id}")
