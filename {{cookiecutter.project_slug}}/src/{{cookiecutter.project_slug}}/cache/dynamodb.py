@@ -211,8 +211,6 @@ class DynamoDBStore:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
-            if throttled(error):
-                raise StoreRefusedError("DynamoDB throttled the store") from error
             raise
         return True
 
