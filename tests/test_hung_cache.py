@@ -41,7 +41,8 @@ WORKERS = 2
 # Small, so a hung server costs little; the settings' default is 0.5 s.
 CACHE_TIMEOUT_SECONDS = 0.2
 # Generous bounds for a shared 2-core machine: the first request after a hang waits for one
-# deadline, the next ones find the breaker open and do not wait at all.
+# deadline; the next reads find the breaker open and do not wait, the next writes wait at most
+# one deadline (they try the server even then, see guard.py).
 FIRST_BOUND = CACHE_TIMEOUT_SECONDS + 2
 REST_BOUND = 1.0
 # The default breaker (5 s, +-20 %) and the write mark's lifetime (backend.PENDING_WRITE_SECONDS):

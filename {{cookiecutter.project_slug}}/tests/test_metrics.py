@@ -86,6 +86,23 @@ async def test_lookup_counts_match_what_clients_saw(
     assert grown(before, after, "cache_invalidations_total", namespace="items") == 2
 
 
+async def test_a_bypass_is_counted_on_a_route_this_worker_has_not_served_yet(
+    client: AsyncClient, alice: dict[str, str]
+) -> None:
+    """Another worker may have served every earlier read: the route is learned from this one."""
+    before = await scrape(client)
+    response = await client.get("/api/items", headers=alice | {"Cache-Control": "no-store"})
+    after = await scrape(client)
+
+    assert response.status_code == 200
+    assert "x-fastapi-cache" not in response.headers
+    assert lookups(before, after, "items") == Counter({"bypass": 1})
+    requests = grown(
+        before, after, "http_requests_total", method="GET", route="/api/items", status="200"
+    )
+    assert requests == 1
+
+
 async def test_routes_are_labelled_by_template(client: AsyncClient, alice: dict[str, str]) -> None:
     before = await scrape(client)
     for item_id in range(1000, 1040):

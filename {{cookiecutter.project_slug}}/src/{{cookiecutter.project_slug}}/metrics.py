@@ -96,15 +96,22 @@ PROCESS_OPEN_FDS = Gauge(
 class Lookup:
     """What the cache code learned about the current request's lookup."""
 
-    __slots__ = ("failed", "tier")
+    __slots__ = ("bypassed", "failed", "tier")
 
     def __init__(self) -> None:
         self.tier = "shared"
         self.failed = False
+        self.bypassed = False  # the request asked for no-store
 
 
 # Set per request by the metrics middleware; the cache code marks it on the way.
 current_lookup: ContextVar[Lookup | None] = ContextVar("current_lookup", default=None)
+
+
+def note_bypass() -> None:
+    """The edge passes this request by the cache: it asked for `Cache-Control: no-store`."""
+    if (lookup := current_lookup.get()) is not None:
+        lookup.bypassed = True
 
 
 def note_local_hit() -> None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from {{ cookiecutter.project_slug }}.cache import {{ cookiecutter.cache_backend }} as cache_store
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.flight import leading
-from {{ cookiecutter.project_slug }}.cache.guard import Guard
+from {{ cookiecutter.project_slug }}.cache.guard import CacheUnavailableError, Guard
 from {{ cookiecutter.project_slug }}.cache.keys import namespace_key
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -111,6 +111,38 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
     assert len(cache_warnings) == 1
     assert cache_warnings[0].exc_info is None
     assert resumed.headers["x-fastapi-cache"] == "HIT"
+
+
+async def test_a_write_is_tried_while_the_breaker_is_open_and_closes_it(
+    make_app: Callable[[Settings], FastAPI],
+    make_settings: SettingsFactory,
+    alice: dict[str, str],
+) -> None:
+    """One failed call opens the breaker; a write does not wait out the breaker period to be
+    confirmed once the server answers again, and its success lets reads use the cache."""
+    proxy = outage_proxy.OutageProxy(*server_address())
+    await proxy.start()
+    settings = make_settings(
+        **settings_for_server("127.0.0.1", proxy.port), cache_breaker_seconds=600
+    )
+    app = make_app(settings)
+    async with running(app) as client:
+        cache = app.state.cache
+        await proxy.cut()
+        with pytest.raises(CacheUnavailableError):
+            await cache.ping()
+        assert cache.guard.is_open
+        await proxy.start()
+        for _ in range(50):  # a pooled connection the cut closed may fail one call first
+            created = await client.post("/api/items", json={"name": "lamp"}, headers=alice)
+            if created.status_code != 503:
+                break
+            await asyncio.sleep(0.1)
+        reopened = cache.guard.is_open
+    await proxy.cut()
+
+    assert created.status_code == 201, created.text
+    assert not reopened
 
 
 async def test_an_upstream_answer_is_shared_by_every_instance(

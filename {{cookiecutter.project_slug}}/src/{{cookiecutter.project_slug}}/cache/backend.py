@@ -123,7 +123,10 @@ class ResponseCache(Backend):
     async def begin_write(self, state_key: str) -> None:
         """Mark a write in flight; raises CacheUnavailableError if that cannot be confirmed."""
         self.forget_locally(state_key)
-        await self.guard.run("invalidate", lambda: self.store.bump(state_key, fresh_version(), 1))
+        bump = self.store.bump
+        await self.guard.run(
+            "invalidate", lambda: bump(state_key, fresh_version(), 1), even_if_open=True
+        )
 
     async def end_write(self, state_key: str) -> None:
         """Settle a new version; if this fails, the in-flight mark expires on its own."""
@@ -180,9 +183,11 @@ class ResponseCache(Backend):
             partition = keys.shared_partition(namespace)
             state_key = f"{keys.namespace_key(self.prefix, partition, namespace)}:state"
             bump = self.store.bump
-            await self.guard.run("invalidate", lambda: bump(state_key, fresh_version(), 0))
+            await self.guard.run(
+                "invalidate", lambda: bump(state_key, fresh_version(), 0), even_if_open=True
+            )
         if key is not None:
-            await self.guard.run("delete", lambda: self.store.delete(key))
+            await self.guard.run("delete", lambda: self.store.delete(key), even_if_open=True)
         return 0
 
     async def release(self, key: str) -> None:

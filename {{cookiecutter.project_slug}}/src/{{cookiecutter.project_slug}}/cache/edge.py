@@ -60,8 +60,10 @@ class EdgeCacheMiddleware:
         headers = Headers(scope=scope)
         if cache_control := headers.getlist("cache-control"):
             no_store = "no-store" in directives(cache_control)
-            scope = dict(scope, headers=normalized_headers(scope, no_store))
+            # In place, not a copy: the route routing records must reach the outer middleware.
+            scope["headers"] = normalized_headers(scope, no_store)
             if no_store:
+                metrics.note_bypass()
                 if span is not None and (cached := self.cached_route(scope)) is not None:
                     tracing.mark_cache_lookup(span, cached[1].namespace, "bypass")
                 await self.app(scope, receive, send)

@@ -5,6 +5,10 @@ each call gets CACHE_TIMEOUT_SECONDS (tens of milliseconds, not the seconds a da
 after a failure the breaker opens: for CACHE_BREAKER_SECONDS (with jitter, so workers do not
 return together) calls fail at once without touching the server. Then one call at a time probes
 it; its success closes the breaker. Failures are logged once per interval, without tracebacks.
+
+A write whose invalidation must be confirmed is tried even while the breaker is open
+(`even_if_open`): skipped, it would be refused for the whole breaker period after one slow call,
+while trying costs it at most one deadline; its success closes the breaker for everyone.
 """
 
 import asyncio
@@ -58,14 +62,19 @@ class Guard:
     def is_open(self) -> bool:
         return time.monotonic() < self.open_until or self.probing
 
-    async def run(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def run(
+        self, operation: str, call: Callable[[], Awaitable[T]], *, even_if_open: bool = False
+    ) -> T:
         """`call()` within the deadline; CacheUnavailableError if it fails or is skipped."""
-        now = time.monotonic()
-        if now < self.open_until or self.probing:
-            metrics.count_cache_error(operation, "breaker_open")
-            raise BreakerOpenError(f"cache {operation} skipped: the cache server failed recently")
-        probe = self.open_until > 0
-        self.probing = probe
+        probe = False
+        if not even_if_open:
+            if time.monotonic() < self.open_until or self.probing:
+                metrics.count_cache_error(operation, "breaker_open")
+                raise BreakerOpenError(
+                    f"cache {operation} skipped: the cache server failed recently"
+                )
+            probe = self.open_until > 0
+            self.probing = probe
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 result = await call()

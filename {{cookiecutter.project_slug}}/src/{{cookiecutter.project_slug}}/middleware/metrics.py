@@ -34,6 +34,17 @@ class MetricsMiddleware:
         metrics.current_lookup.set(lookup)
         status = 500  # unless a response starts: an exception is answered 500 further out
         cache_status: bytes | None = None
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            route = self.route_for(scope)
+            template = getattr(route, "path", metrics.UNMATCHED_ROUTE)
+            method = scope["method"]
+            metrics.count_request(method, template, status, time.perf_counter() - started)
+            if route is not None and method == "GET":
+                self.count_lookup(route, cache_status, lookup)
 
         async def send_counted(message: Message) -> None:
             nonlocal status, cache_status
@@ -42,17 +53,17 @@ class MetricsMiddleware:
                 for name, value in message["headers"]:
                     if name == CACHE_STATUS_HEADER:
                         cache_status = value
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Before the last bytes go out: a scrape made once a client has its answer
+                # already counts it, whichever worker the scrape reaches.
+                count()
             await send(message)
 
         try:
             await self.app(scope, receive, send_counted)
         finally:
-            route = self.route_for(scope)
-            template = getattr(route, "path", metrics.UNMATCHED_ROUTE)
-            method = scope["method"]
-            metrics.count_request(method, template, status, time.perf_counter() - started)
-            if route is not None and method == "GET":
-                self.count_lookup(scope, route, cache_status, lookup)
+            if not counted:
+                count()
 
     def route_for(self, scope: Scope) -> BaseRoute | None:
         """The route that serves this request; None if no route does.
@@ -83,20 +94,12 @@ class MetricsMiddleware:
         return found
 
     @staticmethod
-    def count_lookup(
-        scope: Scope, route: BaseRoute, cache_status: bytes | None, lookup: metrics.Lookup
-    ) -> None:
+    def count_lookup(route: BaseRoute, cache_status: bytes | None, lookup: metrics.Lookup) -> None:
         if (policy := cache_policy(getattr(route, "endpoint", None))) is None:
             return
         if cache_status == b"HIT":
             metrics.count_lookup(policy.namespace, "hit", lookup.tier)
         elif cache_status == b"MISS":
             metrics.count_lookup(policy.namespace, "error" if lookup.failed else "miss")
-        elif asks_for_no_store(scope):
+        elif lookup.bypassed:
             metrics.count_lookup(policy.namespace, "bypass")
-
-
-def asks_for_no_store(scope: Scope) -> bool:
-    """Whether the request's Cache-Control bypasses the cache (see cache/edge.py)."""
-    headers = scope["headers"]
-    return any(name == b"cache-control" and b"no-store" in value.lower() for name, value in headers)
