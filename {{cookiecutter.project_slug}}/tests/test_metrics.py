@@ -4,8 +4,10 @@ Counters belong to the test process and grow across tests, so each test compares
 taken after its requests with one taken before.
 """
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -101,6 +103,19 @@ async def test_a_bypass_is_counted_on_a_route_this_worker_has_not_served_yet(
         before, after, "http_requests_total", method="GET", route="/api/items", status="200"
     )
     assert requests == 1
+
+
+async def test_a_scrape_while_a_worker_creates_its_file_still_answers(
+    client: AsyncClient,
+) -> None:
+    """A starting worker creates its file empty and sizes it just after: a scrape in between."""
+    starting = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]) / "counter_4194304.db"
+    starting.touch()
+    try:
+        samples = await scrape(client)
+    finally:
+        starting.unlink()
+    assert any(name == "http_requests_total" for name, _ in samples)
 
 
 async def test_routes_are_labelled_by_template(client: AsyncClient, alice: dict[str, str]) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import pytest
@@ -81,7 +82,8 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
 ) -> None:
     proxy = outage_proxy.OutageProxy(*server_address())
     await proxy.start()
-    app = make_app(make_settings(**settings_for_server("127.0.0.1", proxy.port)))
+    settings = make_settings(**settings_for_server("127.0.0.1", proxy.port))
+    app = make_app(settings)
     async with running(app) as client:
         await client.get("/api/items", headers=alice)
         assert (await client.get("/api/items", headers=alice)).headers["x-fastapi-cache"] == "HIT"
@@ -96,7 +98,9 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
             ready = await client.get("/health/ready")
 
         await proxy.start()
-        for _ in range(50):  # caching resumes within 5 s
+        # Caching resumes once the breaker closes: its period, jitter (+20 %) and a margin.
+        deadline = time.monotonic() + settings.cache_breaker_seconds * 1.2 + 5
+        while time.monotonic() < deadline:
             await client.get("/api/items", headers=alice)
             resumed = await client.get("/api/items", headers=alice)
             if resumed.headers["x-fastapi-cache"] == "HIT":

@@ -9,12 +9,14 @@ METRICS_ENABLED=false turns counting and this route off.
 import hmac
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Response, status
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Metric, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 from {{ cookiecutter.project_slug }}.api.deps import SettingsDep
 from {{ cookiecutter.project_slug }}.settings import Settings
@@ -58,6 +60,27 @@ def forget_dead_workers(directory: Path) -> None:
             mark_process_dead(int(match[1]), str(directory))
 
 
+def has_values(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:  # a dead worker's live gauges, just removed
+        return False
+
+
+class WorkerFilesCollector(Collector):
+    """Every worker's files, read as prometheus-client's MultiProcessCollector reads them, less
+    the files a starting worker has created but not yet sized: read in between, such a file fails
+    to parse (a 500 for the scrape), and it holds no value yet."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        files = [str(path) for path in self.directory.glob("*.db") if has_values(path)]
+        metrics: Iterable[Metric] = MultiProcessCollector.merge(files, accumulate=True)
+        return metrics
+
+
 @router.get("/metrics", include_in_schema=False)
 def read_metrics(
     settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
@@ -67,5 +90,5 @@ def read_metrics(
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     forget_dead_workers(directory)
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))
+    registry.register(WorkerFilesCollector(directory))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
