@@ -122,6 +122,21 @@ async def test_a_crash_is_a_bare_500_and_a_json_log_line_with_the_same_request_i
     assert settings.database_url.get_secret_value() not in output
 
 
+async def test_a_crash_answered_to_a_page_carries_its_cors_headers(
+    make_settings: SettingsFactory,
+) -> None:
+    """A page on an allowed origin can read the 500's request id, to quote in a bug report."""
+    origin = "https://app.example.com"
+    settings = make_settings(environment="production", cors_origins=[origin])
+    async with client_with_crash_route(settings) as client:
+        response = await client.get("/probe/crash", headers={"Origin": origin})
+
+    assert response.status_code == 500
+    assert response.headers["access-control-allow-origin"] == origin
+    assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
 async def test_development_logs_are_readable_lines_with_the_request_id(
     make_settings: SettingsFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -130,7 +145,7 @@ async def test_development_logs_are_readable_lines_with_the_request_id(
 
     output = capsys.readouterr().err
     assert re.search(
-        r"^\S+ \S+ ERROR +\[dev-1\] [\w.]+request_context: unhandled error in GET /probe/crash$",
+        r"^\S+ \S+ ERROR +\[dev-1\] [\w.]+unhandled_errors: unhandled error in GET /probe/crash$",
         output,
         re.MULTILINE,
     ), output

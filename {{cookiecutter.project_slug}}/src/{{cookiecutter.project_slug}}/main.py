@@ -36,6 +36,7 @@ from {{ cookiecutter.project_slug }}.middleware.body_limit import (
 from {{ cookiecutter.project_slug }}.middleware.cors import CORSFromSettingsMiddleware
 from {{ cookiecutter.project_slug }}.middleware.metrics import MetricsMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
+from {{ cookiecutter.project_slug }}.middleware.unhandled_errors import UnhandledErrorMiddleware
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 from {{ cookiecutter.project_slug }}.tracing import configure_tracing, traced
 
@@ -120,12 +121,13 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     document_request_body_limit(app)
     # The last one added runs first: the request id must exist before anything else runs, CORS
-    # headers are added to every response (HITs included) and preflights answered before the
-    # cache or authentication see them, a cache HIT is answered before routing (it reads no
-    # body), and a body over MAX_REQUEST_BODY_BYTES is refused before anything reads it.
-    # Metrics, outermost, time all of it.
+    # headers are added to every response (HITs and the 500 for an unhandled error included)
+    # and preflights answered before the cache or authentication see them, a cache HIT is
+    # answered before routing (it reads no body), and a body over MAX_REQUEST_BODY_BYTES is
+    # refused before anything reads it. Metrics, outermost, time all of it.
     app.add_middleware(RequestBodyLimitMiddleware)
     app.add_middleware(EdgeCacheMiddleware)
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(CORSFromSettingsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware)

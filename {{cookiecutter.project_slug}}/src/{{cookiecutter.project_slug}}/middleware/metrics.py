@@ -32,7 +32,7 @@ class MetricsMiddleware:
         started = time.perf_counter()
         lookup = metrics.Lookup()
         metrics.current_lookup.set(lookup)
-        status = 500  # unless a response starts: an exception is answered 500 further out
+        status = 500  # unless a response starts: Starlette answers an exception that gets here
         cache_status: bytes | None = None
         counted = False
 
