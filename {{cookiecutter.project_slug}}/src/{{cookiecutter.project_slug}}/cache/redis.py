@@ -33,6 +33,7 @@ from {{ cookiecutter.project_slug }}.cache.backend import (
     PENDING_WRITE_SECONDS,
     SETTLED_VERSION_SECONDS,
 )
+from {{ cookiecutter.project_slug }}.cache.batching import ReadBatcher
 from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
@@ -87,10 +88,27 @@ class RedisStore:
         self.min_replicas = min_replicas
         self.wait_ms = wait_ms
         self.bump_script = client.register_script(BUMP_SCRIPT)
+        # A cluster client sends each read to its key's node on its own: one pipeline would
+        # span nodes, with retries of its own on a failover.
+        self.reads = None if isinstance(client, RedisCluster) else ReadBatcher(self.read_batch)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if self.reads is not None:
+            return await self.reads.get_many(keys)
+        return await self.read(keys)
+
+    async def read(self, keys: Sequence[str]) -> list[bytes | None]:
         # bytes, never str: the client is created with decode_responses=False.
         return cast("list[bytes | None]", await self.client.mget(keys))
+
+    async def read_batch(self, key_lists: list[Sequence[str]]) -> list[list[bytes | None]]:
+        """One MGET per list of keys, in one round trip (batching.py)."""
+        if len(key_lists) == 1:
+            return [await self.read(key_lists[0])]
+        async with self.client.pipeline(transaction=False) as pipeline:
+            for keys in key_lists:
+                pipeline.mget(keys)
+            return cast("list[list[bytes | None]]", await pipeline.execute())
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
         try:
