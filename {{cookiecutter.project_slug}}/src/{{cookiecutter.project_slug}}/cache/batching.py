@@ -8,7 +8,8 @@ sent together on the next, as one pipeline; each request gets back exactly the v
 own keys.
 
 A failure of a batch reaches every request in it, and each request's own deadline (guard.py)
-still applies: a request that gives up leaves the batch to finish for the others.
+still applies: a request that gives up leaves the batch to finish for the others. With tracing
+on, a batch's span is in the trace of the request whose read started the batch.
 """
 
 import asyncio
