@@ -61,9 +61,10 @@ SHARED_OPTION_FILES: dict[Path, dict[str, set[str]]] = {
     TESTS / "cache" / "test_cache_server.py": {"cache_backend": {"redis", "memcached", "dynamodb"}},
     # Only Redis has a channel (pub/sub) that keeps workers' local tiers coherent.
     TESTS / "cache" / "test_local_cache.py": {"cache_backend": {"redis"}},
-    # Reads batched into one pipeline: Redis only for now.
-    PACKAGE / "cache" / "batching.py": {"cache_backend": {"redis"}},
-    TESTS / "cache" / "test_batching.py": {"cache_backend": {"redis"}},
+    # Reads of concurrent requests in one round trip: the backends with a cache server and a
+    # cheap multi-key read.
+    PACKAGE / "cache" / "batching.py": {"cache_backend": {"redis", "memcached"}},
+    TESTS / "cache" / "test_batching.py": {"cache_backend": {"redis", "memcached"}},
     # A private redis-server with maxmemory: what a full cache server does to the service.
     TESTS / "cache" / "test_redis_full.py": {"cache_backend": {"redis"}},
     # Metrics summed over uvicorn workers: a memory bake runs one process (its cache lock

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from {{ cookiecutter.project_slug }}.cache.batching import ReadBatcher, Values
-from {{ cookiecutter.project_slug }}.cache.redis import open_store
+from {{ cookiecutter.project_slug }}.cache.{{ cookiecutter.cache_backend }} import open_store
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 pytestmark = pytest.mark.anyio

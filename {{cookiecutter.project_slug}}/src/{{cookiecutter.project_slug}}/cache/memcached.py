@@ -18,6 +18,7 @@ from {{ cookiecutter.project_slug }}.cache.backend import (
     PENDING_WRITE_SECONDS,
     SETTLED_VERSION_SECONDS,
 )
+from {{ cookiecutter.project_slug }}.cache.batching import ReadBatcher
 from {{ cookiecutter.project_slug }}.cache.entries import State
 from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
@@ -46,6 +47,7 @@ class MemcachedStore:
         self.settings = settings
         self.client = self.connect()
         self.closing: set[asyncio.Task[None]] = set()
+        self.reads = ReadBatcher(self.read_batch)
 
     def connect(self) -> Client:
         url = self.settings.memcached_url
@@ -56,7 +58,20 @@ class MemcachedStore:
         )
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        return list(await self.client.multi_get(*(key.encode() for key in keys)))
+        return await self.reads.get_many(keys)
+
+    async def read_batch(self, key_lists: list[Sequence[str]]) -> list[list[bytes | None]]:
+        """Every list's values from one multi-get of all their keys (batching.py)."""
+        wanted = list(dict.fromkeys(key for keys in key_lists for key in keys))
+        try:
+            # A batch is no request's call: it needs a deadline of its own.
+            async with asyncio.timeout(self.settings.cache_timeout_seconds):
+                values = await self.client.multi_get(*(key.encode() for key in wanted))
+        except TimeoutError:
+            self.after_timeout()
+            raise
+        found = dict(zip(wanted, values, strict=True))
+        return [[found[key] for key in keys] for keys in key_lists]
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
         with refusals_reported():
