@@ -19,8 +19,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from aiobotocore.config import AioConfig
@@ -83,8 +83,15 @@ THROTTLING_CODES = frozenset(
 )
 
 
-def throttled(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] in THROTTLING_CODES
+@contextmanager
+def throttling_reported() -> Iterator[None]:
+    """A store DynamoDB throttled as the refusal it is: the table still answers reads."""
+    try:
+        yield
+    except ClientError as error:
+        if error.response["Error"]["Code"] in THROTTLING_CODES:
+            raise StoreRefusedError("DynamoDB throttled the store") from error
+        raise
 
 
 class DynamoDBStore:
@@ -123,29 +130,24 @@ class DynamoDBStore:
         if size > MAX_ITEM_BYTES:
             self.warn_too_large(key, size)
             return
-        try:
+        with throttling_reported():
             await self.client.put_item(TableName=self.table, Item=item(key, value, ttl))
-        except ClientError as error:
-            if throttled(error):
-                raise StoreRefusedError("DynamoDB throttled the store") from error
-            raise
 
     async def add(self, key: str, value: bytes, ttl: int) -> bool:
         """A conditional put: stored only if absent, or expired but not yet deleted."""
-        try:
-            await self.client.put_item(
-                TableName=self.table,
-                Item=item(key, value, ttl),
-                ConditionExpression="attribute_not_exists(#key) OR expires_at <= :now",
-                ExpressionAttributeNames={"#key": "key"},
-                ExpressionAttributeValues={":now": number(time.time())},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            if throttled(error):
-                raise StoreRefusedError("DynamoDB throttled the store") from error
-            raise
+        with throttling_reported():
+            try:
+                await self.client.put_item(
+                    TableName=self.table,
+                    Item=item(key, value, ttl),
+                    ConditionExpression="attribute_not_exists(#key) OR expires_at <= :now",
+                    ExpressionAttributeNames={"#key": "key"},
+                    ExpressionAttributeValues={":now": number(time.time())},
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    return False
+                raise
         return True
 
     async def delete(self, key: str) -> None:
