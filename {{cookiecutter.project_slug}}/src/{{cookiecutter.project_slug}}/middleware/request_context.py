@@ -9,20 +9,21 @@ preflights, HITs and the 500 for an unhandled error (unhandled_errors.py) includ
 import re
 import uuid
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.project_slug }} import tracing
 from {{ cookiecutter.project_slug }}.context import request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# As ASGI servers hand header names over: lowercase bytes.
+REQUEST_ID_FIELD = REQUEST_ID_HEADER.lower().encode()
 # Long enough for UUIDs and tracing ids; plain enough that logs and headers need no escaping.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
-def accepted_request_id(incoming: str | None) -> str:
-    if incoming is not None and SAFE_REQUEST_ID.fullmatch(incoming):
-        return incoming
+def accepted_request_id(incoming: bytes | None) -> str:
+    if incoming is not None and SAFE_REQUEST_ID.fullmatch(candidate := incoming.decode("latin-1")):
+        return candidate
     return str(uuid.uuid4())
 
 
@@ -34,14 +35,19 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = accepted_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        # Read and set directly, not through Starlette's Headers: every request, a cache HIT
+        # included, pays for this middleware.
+        fields = scope["headers"]
+        incoming = next((value for name, value in fields if name == REQUEST_ID_FIELD), None)
+        request_id = accepted_request_id(incoming)
+        header = (REQUEST_ID_FIELD, request_id.encode())
         if scope["query_string"] and (span := tracing.current_span()) is not None:
             tracing.hide_query_values(span, scope["query_string"])
         token = request_id_var.set(request_id)
 
         async def send_with_request_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                message["headers"] = [*message.get("headers", ()), header]  # nothing inner sets it
             await send(message)
 
         try:
