@@ -21,7 +21,6 @@ from {{ cookiecutter.project_slug }}.cache.backend import (
 from {{ cookiecutter.project_slug }}.cache.batching import ReadBatcher
 from {{ cookiecutter.project_slug }}.cache.entries import State
 from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
-from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 MEMCACHED_DEFAULT_PORT = 11211
@@ -128,9 +127,9 @@ class MemcachedStore:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[tuple[MemcachedStore, LocalTier | None]]:
+async def open_store(settings: Settings) -> AsyncIterator[MemcachedStore]:
     store = MemcachedStore(settings)
     try:
-        yield store, None
+        yield store
     finally:
         await store.close()
