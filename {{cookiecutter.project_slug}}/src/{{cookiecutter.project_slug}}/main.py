@@ -60,7 +60,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_error_reporting(settings)
     async with (
         open_database(create_engine(settings)) as database,
-        cache_store.open_store(settings) as {% if cookiecutter.cache_backend == "redis" %}(store, local){% else %}store{% endif %},
+        cache_store.open_store(settings) as (store, local),
         open_http_client(settings) as http_client,
         traced(database.engine, http_client),
         reporting_worker(),
@@ -78,9 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             prefix=settings.cache_prefix,
             lock_seconds=settings.cache_lock_seconds,
             token_hash=partial(hash_token, secret_key=settings.secret_key),
-{%- if cookiecutter.cache_backend == "redis" %}
             local=local,
-{%- endif %}
         )
         app.state.settings = settings
         app.state.database = database

@@ -112,14 +112,12 @@ def note_bypass() -> None:
     """The edge passes this request by the cache: it asked for `Cache-Control: no-store`."""
     if (lookup := current_lookup.get()) is not None:
         lookup.bypassed = True
-{%- if cookiecutter.cache_backend == "redis" %}
 
 
 def note_local_hit() -> None:
     """The edge answers this request from the worker's local tier."""
     if (lookup := current_lookup.get()) is not None:
         lookup.tier = "local"
-{%- endif %}
 
 
 def count_cache_error(operation: str, reason: str) -> None:

@@ -25,7 +25,7 @@ async def test_concurrent_reads_share_round_trips_and_each_gets_its_own_values(
         for _ in range(100)
     ]
     batch_sizes: list[int] = []
-    async with open_store(settings) as {% if cookiecutter.cache_backend == "redis" %}(store, _){% else %}store{% endif %}:
+    async with open_store(settings) as (store, _):
         for key, value in stored.items():
             await store.set(key, value, 60)
         read_batch = store.read_batch

@@ -17,7 +17,7 @@ from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache import outage_proxy
 from tests.cache.{{ cookiecutter.cache_backend }}_service import server_address, settings_for_server
-from tests.conftest import SettingsFactory, running{% if cookiecutter.cache_backend == "redis" %}, wait_until{% endif %}
+from tests.conftest import SettingsFactory, running, wait_until
 from tests.ports import unused_tcp_port
 from tests.upstream import running_upstream
 
@@ -55,13 +55,8 @@ async def test_cold_misses_in_two_processes_compute_once(settings: Settings) -> 
         return value
 
     async with (
-{%- if cookiecutter.cache_backend == "redis" %}
         cache_store.open_store(settings) as (first, _),
         cache_store.open_store(settings) as (second, _),
-{%- else %}
-        cache_store.open_store(settings) as first,
-        cache_store.open_store(settings) as second,
-{%- endif %}
     ):
         caches = [
             ResponseCache(
@@ -94,12 +89,10 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
         assert (await client.get("/api/items", headers=alice)).headers["x-fastapi-cache"] == "HIT"
 
         await proxy.cut()
-{%- if cookiecutter.cache_backend == "redis" %}
         local = app.state.cache.local
         if local is not None:
             # The worker notices the lost subscription and stops answering from its copy.
             await wait_until(lambda: not local.enabled)
-{%- endif %}
         with caplog.at_level(logging.WARNING):
             during = [await client.get("/api/items", headers=alice) for _ in range(20)]
             ready = await client.get("/health/ready")

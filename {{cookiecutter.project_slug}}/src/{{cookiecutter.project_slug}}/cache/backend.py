@@ -6,9 +6,7 @@ server goes through the guard (deadline, circuit breaker, fail-open) and reads c
 an entry is served only while its namespace has no write in flight and its version is current.
 """
 
-{% if cookiecutter.cache_backend == "redis" -%}
 import asyncio
-{% endif -%}
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,9 +20,7 @@ from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.entries import Entry, State, fresh_version, valid_entry
 from {{ cookiecutter.project_slug }}.cache.flight import Flights
 from {{ cookiecutter.project_slug }}.cache.guard import Guard
-{%- if cookiecutter.cache_backend == "redis" %}
 from {{ cookiecutter.project_slug }}.cache.local import LocalTier
-{%- endif %}
 
 # A write in flight keeps its namespace uncached at most this long if it never reports its end
 # (its process died, or the cache failed after the commit); far above any database deadline.
@@ -71,9 +67,7 @@ class ResponseCache(Backend):
         prefix: str,
         lock_seconds: float,
         token_hash: Callable[[str], str],
-{%- if cookiecutter.cache_backend == "redis" %}
         local: LocalTier | None = None,
-{%- endif %}
     ) -> None:
         self.store = store
         self.guard = guard
@@ -81,9 +75,7 @@ class ResponseCache(Backend):
         self.flights = Flights(lock_seconds)
         # The same keyed hash the users table stores, so cache keys never hold a raw token.
         self.token_hash = token_hash
-{%- if cookiecutter.cache_backend == "redis" %}
         self.local = local
-{%- endif %}
 
     async def ping(self) -> None:
         """Raise unless the cache server answers; BreakerOpenError at once while it is skipped."""
@@ -130,9 +122,7 @@ class ResponseCache(Backend):
 
     async def begin_write(self, state_key: str) -> None:
         """Mark a write in flight; raises CacheUnavailableError if that cannot be confirmed."""
-{%- if cookiecutter.cache_backend == "redis" %}
         self.forget_locally(state_key)
-{%- endif %}
         bump = self.store.bump
         await self.guard.run(
             "invalidate", lambda: bump(state_key, fresh_version(), 1), even_if_open=True
@@ -140,12 +130,9 @@ class ResponseCache(Backend):
 
     async def end_write(self, state_key: str) -> None:
         """Settle a new version; if this fails, the in-flight mark expires on its own."""
-{%- if cookiecutter.cache_backend == "redis" %}
         self.forget_locally(state_key)
-{%- endif %}
         bump = self.store.bump
         await self.guard.attempt("invalidate", lambda: bump(state_key, fresh_version(), -1), None)
-{%- if cookiecutter.cache_backend == "redis" %}
         if self.local is not None:
             # Any worker that did not hear of this write has stopped serving local copies by
             # the end of its lease (local.py).
@@ -154,7 +141,6 @@ class ResponseCache(Backend):
     def forget_locally(self, state_key: str) -> None:
         if self.local is not None:
             self.local.forget(state_key)
-{%- endif %}
 
     # fastapi-cache2's Backend, for `@cache`
 

@@ -33,6 +33,7 @@ from {{ cookiecutter.project_slug }}.cache.backend import (
 )
 from {{ cookiecutter.project_slug }}.cache.entries import State
 from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
+from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 if TYPE_CHECKING:
@@ -261,7 +262,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[DynamoDBStore]:
+async def open_store(settings: Settings) -> AsyncIterator[tuple[DynamoDBStore, LocalTier | None]]:
     config = AioConfig(
         # The guard's deadline cuts every call short anyway; these keep a dead connection from
         # holding a pooled slot longer.
@@ -274,7 +275,7 @@ async def open_store(settings: Settings) -> AsyncIterator[DynamoDBStore]:
     options = client_options(settings)
     async with get_session().create_client("dynamodb", config=config, **options) as client:
         table, interval = settings.dynamodb_table, settings.cache_warning_interval_seconds
-        yield DynamoDBStore(client, table, interval)
+        yield DynamoDBStore(client, table, interval), None
 
 
 class CacheTableError(Exception):

@@ -2,20 +2,12 @@
 
 For a GET to a route decorated with `@cached_response`, this middleware looks for the response
 before FastAPI routes the request or resolves a dependency:
-{%- if cookiecutter.cache_backend == "redis" %}
 
-1. the worker's local tier (local.py), when it is on: no round trip;
+1. the worker's local tier (local.py), where there is one: no round trip;
 2. the shared tier: one read of every key involved (keys.py), all checked against their
    versions (entries.py): the caller's identity (a revoked token is never answered), the
    namespace version and the entry;
-3. otherwise
-{%- else %}
-
-1. one read of every key involved (keys.py) from the cache, all checked against their
-   versions (entries.py): the caller's identity (a revoked token is never answered), the
-   namespace version and the entry;
-2. otherwise
-{%- endif %} the request goes on to its route, where `@cache` computes the response once
+3. otherwise the request goes on to its route, where `@cache` computes the response once
    (flight.py) and stores the bytes this middleware sends on later HITs.
 
 It also gives every cached response, HIT or MISS, the same HTTP semantics, whichever worker
@@ -162,9 +154,8 @@ class EdgeCacheMiddleware:
 
 async def look_up(cache: ResponseCache, checked: Sequence[str]) -> Entry | None:
     """The last entry of `checked` if every (state, entry) pair in it is valid, else None."""
-    now = time.time()
-{%- if cookiecutter.cache_backend == "redis" %}
     pairs = list(zip(checked[::2], checked[1::2], strict=True))
+    now = time.time()
     local = cache.local if cache.local is not None and cache.local.usable() else None
     generation = 0 if local is None else local.generation
     if local is not None:
@@ -172,18 +163,15 @@ async def look_up(cache: ResponseCache, checked: Sequence[str]) -> Entry | None:
         if all(entry is not None for entry in kept):
             metrics.note_local_hit()
             return kept[-1]
-{%- endif %}
     values = await cache.read(checked)
     entries: list[Entry] = []
     for state, stored in zip(values[::2], values[1::2], strict=True):
         if (entry := valid_entry(state, stored, now)) is None:
             return None
         entries.append(entry)
-{%- if cookiecutter.cache_backend == "redis" %}
     if local is not None:
         for (state_key, entry_key), entry in zip(pairs, entries, strict=True):
             local.keep(generation, state_key, entry_key, entry)
-{%- endif %}
     return entries[-1]
 
 

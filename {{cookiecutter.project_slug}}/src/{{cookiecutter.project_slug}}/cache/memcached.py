@@ -21,6 +21,7 @@ from {{ cookiecutter.project_slug }}.cache.backend import (
 from {{ cookiecutter.project_slug }}.cache.batching import ReadBatcher
 from {{ cookiecutter.project_slug }}.cache.entries import State
 from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
+from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 MEMCACHED_DEFAULT_PORT = 11211
@@ -127,9 +128,9 @@ class MemcachedStore:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[MemcachedStore]:
+async def open_store(settings: Settings) -> AsyncIterator[tuple[MemcachedStore, LocalTier | None]]:
     store = MemcachedStore(settings)
     try:
-        yield store
+        yield store, None
     finally:
         await store.close()

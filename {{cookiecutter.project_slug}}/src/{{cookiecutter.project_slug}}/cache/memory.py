@@ -27,6 +27,7 @@ from {{ cookiecutter.project_slug }}.cache.backend import (
     SETTLED_VERSION_SECONDS,
 )
 from {{ cookiecutter.project_slug }}.cache.entries import State
+from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }}_lock import DatabaseLock
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -169,7 +170,7 @@ async def keep_lock(store: MemoryStore, lock: DatabaseLock, settings: Settings) 
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[MemoryStore]:
+async def open_store(settings: Settings) -> AsyncIterator[tuple[MemoryStore, LocalTier | None]]:
     """The store, once this process holds the database lock; CacheInUseError if another does.
 
     A database that does not answer yet does not stop the start: the cache stays off (as an
@@ -195,7 +196,7 @@ async def open_store(settings: Settings) -> AsyncIterator[MemoryStore]:
             raise CacheInUseError(message)
     keeper = asyncio.create_task(keep_lock(store, lock, settings))
     try:
-        yield store
+        yield store, None
     finally:
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
