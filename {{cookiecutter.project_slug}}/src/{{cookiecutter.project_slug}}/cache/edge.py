@@ -137,7 +137,7 @@ class EdgeCacheMiddleware:
         partition = keys.shared_partition(policy.namespace)
         checked: list[str] = []  # (state key, entry key) pairs, all of which must be valid
         if policy.per_user:
-            token = keys.bearer_token(text(headers.get(b"authorization")))
+            token = keys.bearer_token(header_text(headers.get(b"authorization")))
             if token is None:
                 return None  # the route answers 401
             user_id = keys.token_owner(token)
@@ -182,7 +182,8 @@ def request_fields(scope: Scope) -> RequestFields:
     return dict(reversed(scope["headers"]))
 
 
-def text(value: bytes | None) -> str | None:
+def header_text(value: bytes | None) -> str | None:
+    """A header's value as Starlette's Headers would give it."""
     return None if value is None else value.decode("latin-1")
 
 
@@ -217,7 +218,7 @@ async def send_hit(entry: Entry, request_headers: RequestFields, send: Send) -> 
     ]
     if credentials:
         headers.append((b"vary", b"Authorization"))
-    if_none_match = text(request_headers.get(b"if-none-match"))
+    if_none_match = header_text(request_headers.get(b"if-none-match"))
     if if_none_match is not None and etag_matches(if_none_match, entry.etag):
         await send_response(send, 304, headers, b"")
         return
@@ -268,7 +269,7 @@ def finishing(request_headers: RequestFields, send: Send, scope: Scope, span: Sp
         if b"authorization" in request_headers:
             headers["cache-control"] = f"private, {headers.get('cache-control', 'max-age=0')}"
             headers.add_vary_header("Authorization")
-        if_none_match = text(request_headers.get(b"if-none-match"))
+        if_none_match = header_text(request_headers.get(b"if-none-match"))
         if if_none_match is not None and etag_matches(if_none_match, etag):
             await send_not_modified(headers, send)
             return
