@@ -13,8 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.project_slug }} import metrics
 from {{ cookiecutter.project_slug }}.cache.decorator import cache_policy
+from {{ cookiecutter.project_slug }}.cache.edge import CACHE_STATUS_FIELD
 
-CACHE_STATUS_HEADER = b"x-fastapi-cache"
 # Paths whose route was looked up, remembered up to this many (ids make paths many).
 MAX_KNOWN_PATHS = 10_000
 
@@ -51,7 +51,7 @@ class MetricsMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 for name, value in message["headers"]:
-                    if name == CACHE_STATUS_HEADER:
+                    if name == CACHE_STATUS_FIELD:
                         cache_status = value
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 # Before the last bytes go out: a scrape made once a client has its answer
