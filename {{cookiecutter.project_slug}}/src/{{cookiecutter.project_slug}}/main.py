@@ -7,6 +7,7 @@ from functools import partial
 
 from fastapi import FastAPI
 from fastapi_cache import FastAPICache
+from starlette.types import ASGIApp
 
 from {{ cookiecutter.project_slug }}.api import (
     docs,
@@ -20,7 +21,10 @@ from {{ cookiecutter.project_slug }}.api import (
 from {{ cookiecutter.project_slug }}.auth import hash_token
 from {{ cookiecutter.project_slug }}.cache import {{ cookiecutter.cache_backend }} as cache_store
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
-from {{ cookiecutter.project_slug }}.cache.edge import EdgeCacheMiddleware
+from {{ cookiecutter.project_slug }}.cache.edge import (
+    CachedResponseHeadersMiddleware,
+    EdgeCacheMiddleware,
+)
 from {{ cookiecutter.project_slug }}.cache.guard import Guard
 from {{ cookiecutter.project_slug }}.db.database import open_database
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }} import create_engine
@@ -97,8 +101,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             FastAPICache.reset()
 
 
+class EdgeCachedFastAPI(FastAPI):
+    """FastAPI with the cache's edge in front of its whole middleware stack (cache/edge.py).
+
+    A HIT is answered there, before FastAPI's own layers and the middleware added below, which
+    together cost more than the HIT itself; the edge gives it what they would have.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return EdgeCacheMiddleware(super().build_middleware_stack())
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(
+    app = EdgeCachedFastAPI(
         title={{ cookiecutter.project_name | python_string }},
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry makes the SERVER span of each request (tracing.py). Off
@@ -120,13 +135,14 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     document_request_body_limit(app)
-    # The last one added runs first: the request id must exist before anything else runs, CORS
-    # headers are added to every response (HITs and the 500 for an unhandled error included)
-    # and preflights answered before the cache or authentication see them, a cache HIT is
-    # answered before routing (it reads no body), and a body over MAX_REQUEST_BODY_BYTES is
-    # refused before anything reads it. Metrics, outermost, time all of it.
+    # The last one added runs first (after the edge, which answers HITs in front of them all):
+    # the request id must exist before anything else runs, CORS headers are added to every
+    # response (the 500 for an unhandled error included) and preflights answered before
+    # authentication sees them, responses `@cache` computed get their ETag and HIT headers,
+    # and a body over MAX_REQUEST_BODY_BYTES is refused before anything reads it. Metrics,
+    # outermost, time all of it.
     app.add_middleware(RequestBodyLimitMiddleware)
-    app.add_middleware(EdgeCacheMiddleware)
+    app.add_middleware(CachedResponseHeadersMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(CORSFromSettingsMiddleware)
     app.add_middleware(RequestContextMiddleware)

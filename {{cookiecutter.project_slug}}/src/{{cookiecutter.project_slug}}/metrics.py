@@ -104,14 +104,8 @@ class Lookup:
         self.bypassed = False  # the request asked for no-store
 
 
-# Set per request by the metrics middleware; the cache code marks it on the way.
+# Set per request by the cache's edge (cache/edge.py); the cache code marks it on the way.
 current_lookup: ContextVar[Lookup | None] = ContextVar("current_lookup", default=None)
-
-
-def note_bypass() -> None:
-    """The edge passes this request by the cache: it asked for `Cache-Control: no-store`."""
-    if (lookup := current_lookup.get()) is not None:
-        lookup.bypassed = True
 
 
 def note_local_hit() -> None:

@@ -1,20 +1,28 @@
-"""The response cache at the ASGI edge: a HIT is answered before routing, from stored bytes.
+"""The response cache at the ASGI edge: a HIT is answered in front of the whole stack.
 
-For a GET to a route decorated with `@cached_response`, this middleware looks for the response
-before FastAPI routes the request or resolves a dependency:
+main.py puts EdgeCacheMiddleware before FastAPI's own layers and this project's middleware. For
+a GET to a route decorated with `@cached_response`, it looks for the response before any of
+them, or routing, or a dependency, runs:
 
 1. the worker's local tier (local.py), where there is one: no round trip;
 2. the shared tier: one read of every key involved (keys.py), all checked against their
    versions (entries.py): the caller's identity (a revoked token is never answered), the
    namespace version and the entry;
-3. otherwise the request goes on to its route, where `@cache` computes the response once
-   (flight.py) and stores the bytes this middleware sends on later HITs.
+3. otherwise the request goes on through the stack to its route, where `@cache` computes the
+   response once (flight.py) and stores the bytes this middleware sends on later HITs.
 
-It also gives every cached response, HIT or MISS, the same HTTP semantics, whichever worker
-answers: a strong ETag from the body (fastapi-cache2's comes from Python's hash(), which differs
-per process), 304 for a matching If-None-Match, `private` and `Vary: Authorization` for requests
-with credentials. A request's `no-store` bypasses the cache; `no-cache` is ignored, because
-writes invalidate (a cached response is never stale) and clients must not force recomputation.
+The layers a HIT skips cost more than the HIT itself (the README's Performance section), so it
+gets here what they give every other response: its request id (request_context.py), its
+metrics, and the CORS headers of a browser's request (cors.py). The request id is set before
+the lookup, so that what the lookup logs carries it, and the metrics' Lookup for every request;
+the middleware further in keeps both.
+
+CachedResponseHeadersMiddleware, inside the stack, gives every response `@cache` computed the
+HTTP semantics of a HIT, whichever worker answers: a strong ETag from the body (fastapi-cache2's
+comes from Python's hash(), which differs per process), 304 for a matching If-None-Match,
+`private` and `Vary: Authorization` for requests with credentials. A request's `no-store`
+bypasses the cache; `no-cache` is ignored, because writes invalidate (a cached response is never
+stale) and clients must not force recomputation.
 """
 
 import logging
@@ -31,11 +39,20 @@ from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.decorator import CachePolicy, cache_policy
 from {{ cookiecutter.project_slug }}.cache.entries import Entry, etag_for, valid_entry
+from {{ cookiecutter.project_slug }}.context import request_id_var
+from {{ cookiecutter.project_slug }}.middleware.cors import CORSHeaders
+from {{ cookiecutter.project_slug }}.middleware.request_context import (
+    REQUEST_ID_FIELD,
+    accepted_request_id,
+)
+from {{ cookiecutter.project_slug }}.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 CACHE_STATUS_HEADER = "x-fastapi-cache"
 CACHE_STATUS_FIELD = CACHE_STATUS_HEADER.encode()
+# A request's Cache-Control once the edge has normalized it (normalized_headers).
+NO_STORE = (b"cache-control", b"no-store")
 # Paths whose route was looked up, remembered up to this many (ids make paths many).
 MAX_KNOWN_PATHS = 10_000
 
@@ -55,20 +72,32 @@ class EdgeCacheMiddleware:
         self.routes: list[tuple[BaseRoute, CachePolicy]] = []
         self.refused: list[tuple[BaseRoute, CachePolicy]] = []
         self.known_paths: dict[str, tuple[BaseRoute, CachePolicy]] = {}
+        self.cors_headers = CORSHeaders()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        lookup = metrics.Lookup()
+        lookup_token = metrics.current_lookup.set(lookup)
+        try:
+            await self.serve(scope, receive, send, started, lookup)
+        finally:
+            metrics.current_lookup.reset(lookup_token)
+
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, started: float, lookup: metrics.Lookup
+    ) -> None:
         span = tracing.current_span()  # None unless tracing is on
         headers = request_fields(scope)
         if b"cache-control" in headers:
             cache_control = [value for name, value in scope["headers"] if name == b"cache-control"]
             no_store = "no-store" in directives(cache_control)
-            # In place, not a copy: the route routing records must reach the outer middleware.
+            # In place, not a copy: the route routing records must reach this middleware.
             scope["headers"] = normalized_headers(scope, no_store)
             if no_store:
-                metrics.note_bypass()
+                lookup.bypassed = True
                 if span is not None and (cached := self.cached_route(scope)) is not None:
                     tracing.mark_cache_lookup(span, cached[1].namespace, "bypass")
                 await self.app(scope, receive, send)
@@ -76,21 +105,43 @@ class EdgeCacheMiddleware:
         if scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        if span is not None and metrics.current_lookup.get() is None:
-            metrics.current_lookup.set(metrics.Lookup())  # metrics are off: tracing needs it
-        if (cached := self.cached_route(scope)) is not None:
-            route, policy = cached
+        if (cached := self.cached_route(scope)) is None:
+            await self.app(scope, receive, send)
+            self.learn(scope)
+            return
+        route, policy = cached
+        request_id = accepted_request_id(headers.get(REQUEST_ID_FIELD))
+        request_id_token = request_id_var.set(request_id)
+        try:
             cache: ResponseCache = scope["app"].state.cache
-            if (entry := await self.stored_response(cache, policy, headers, scope)) is not None:
-                if span is not None:
-                    # Routing, which names FastAPI's span, never sees this request.
-                    tracing.name_server_span(span, "GET", getattr(route, "path", ""))
-                    tier = getattr(metrics.current_lookup.get(), "tier", None)
-                    tracing.mark_cache_lookup(span, policy.namespace, "hit", tier)
-                await send_hit(entry, headers, send)
+            try:
+                entry = await self.stored_response(cache, policy, headers, scope)
+            except Exception:
+                # Past the guard, which fails open on the cache server's errors: a bug here
+                # costs a MISS, never an error.
+                logger.exception("the edge lookup failed; the route answers")
+                entry = None
+            if entry is None:
+                await self.app(scope, receive, send)
                 return
-        await self.app(scope, receive, finishing(headers, send, scope, span))
-        self.learn(scope)
+            status, response_headers, body = hit_response(entry, headers, request_id)
+            if span is not None:
+                # Routing, which names FastAPI's span, never sees this request.
+                tracing.name_server_span(span, "GET", getattr(route, "path", ""))
+                tracing.mark_cache_lookup(span, policy.namespace, "hit", lookup.tier)
+                if scope["query_string"]:
+                    tracing.hide_query_values(span, scope["query_string"])
+            settings: Settings = scope["app"].state.settings
+            if settings.metrics_enabled:
+                # Before the bytes go out: a scrape made once a client has its answer counts it.
+                seconds = time.perf_counter() - started
+                metrics.count_request("GET", getattr(route, "path", ""), status, seconds)
+                metrics.count_lookup(policy.namespace, "hit", lookup.tier)
+
+            send = self.cors_headers.sending(settings, scope, send)
+            await send_response(send, status, response_headers, body)
+        finally:
+            request_id_var.reset(request_id_token)
 
     def cached_route(self, scope: Scope) -> tuple[BaseRoute, CachePolicy] | None:
         """The route that serves this GET and its caching policy, once a response showed it.
@@ -204,29 +255,32 @@ def normalized_headers(scope: Scope, no_store: bool) -> list[tuple[bytes, bytes]
     """
     headers = [(name, value) for name, value in scope["headers"] if name != b"cache-control"]
     if no_store:
-        headers.append((b"cache-control", b"no-store"))
+        headers.append(NO_STORE)
     return headers
 
 
-async def send_hit(entry: Entry, request_headers: RequestFields, send: Send) -> None:
+def hit_response(
+    entry: Entry, request_headers: RequestFields, request_id: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The status, headers and body of a HIT: 304 for a matching If-None-Match, else 200."""
     credentials = b"authorization" in request_headers
     cache_control = f"{'private, ' if credentials else ''}max-age={entry.ttl(time.time())}"
     headers = [
         (b"etag", entry.etag.encode()),
         (b"cache-control", cache_control.encode()),
         (CACHE_STATUS_FIELD, b"HIT"),
+        (REQUEST_ID_FIELD, request_id.encode()),
     ]
     if credentials:
         headers.append((b"vary", b"Authorization"))
     if_none_match = header_text(request_headers.get(b"if-none-match"))
     if if_none_match is not None and etag_matches(if_none_match, entry.etag):
-        await send_response(send, 304, headers, b"")
-        return
+        return 304, headers, b""
     headers += [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(entry.body)).encode()),
     ]
-    await send_response(send, 200, headers, entry.body)
+    return 200, headers, entry.body
 
 
 async def send_response(
@@ -242,6 +296,21 @@ async def send_not_modified(headers: MutableHeaders, send: Send) -> None:
         if name in headers:
             del headers[name]
     await send_response(send, 304, headers.raw, b"")
+
+
+class CachedResponseHeadersMiddleware:
+    """Gives the responses `@cache` computed the HTTP semantics of a HIT (see above)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The edge left a bypassing request's Cache-Control as `no-store`, alone.
+        if scope["type"] != "http" or scope["method"] != "GET" or NO_STORE in scope["headers"]:
+            await self.app(scope, receive, send)
+            return
+        span = tracing.current_span()
+        await self.app(scope, receive, finishing(request_fields(scope), send, scope, span))
 
 
 def finishing(request_headers: RequestFields, send: Send, scope: Scope, span: Span | None) -> Send:

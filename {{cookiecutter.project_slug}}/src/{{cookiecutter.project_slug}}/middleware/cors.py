@@ -1,11 +1,11 @@
 """CORS for browser clients: Starlette's CORSMiddleware, configured from CORS_ORIGINS.
 
-It sits outside EdgeCacheMiddleware, and that placement is what keeps CORS right with a shared
-response cache. A stored entry holds only a body and its ETag, and every response, a HIT sent
-from stored bytes or a 304 included, gets its CORS headers here on the way out, for the Origin
-of the request it answers: one entry serves every allowed origin, and an origin that filled it
-is never replayed to another. Every response says `Vary: Origin` (with the `Authorization` the
-edge adds), so no HTTP cache downstream mixes them up either.
+A stored cache entry holds only a body and its ETag, and every response gets its CORS headers on
+the way out, for the Origin of the request it answers: here, or from the same configuration
+(CORSHeaders) for a HIT, a 304 included, that the cache's edge answers in front of the stack.
+One entry serves every allowed origin, and an origin that filled it is never replayed to
+another. Every response says `Vary: Origin` (with the `Authorization` the edge adds), so no HTTP
+cache downstream mixes them up either.
 
 A preflight (OPTIONS with Access-Control-Request-Method) is answered here and goes no further:
 it carries no token, so authentication never sees it, and the cache never counts or stores it.
@@ -13,6 +13,9 @@ Inside RequestContextMiddleware, so preflights and refusals carry a request id l
 response; outside the body limit, so a browser can read its 413.
 """
 
+from functools import partial
+
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -72,3 +75,26 @@ class CORSFromSettingsMiddleware:
         if settings is not self.settings:
             self.settings, self.configured = settings, cors_for(settings, self.app)
         await self.configured(scope, receive, send)
+
+
+class CORSHeaders:
+    """The same CORS headers for a response sent in front of the stack (a HIT at the edge)."""
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.configured: CORSMiddleware | None = None
+
+    def sending(self, settings: Settings, scope: Scope, send: Send) -> Send:
+        """`send`, adding the CORS headers of the request `scope` describes, if any are set."""
+        if settings is not self.settings:
+            # Only the middleware's response headers are used: its app is never called.
+            configured = cors_for(settings, unused_app)
+            self.settings = settings
+            self.configured = configured if isinstance(configured, CORSMiddleware) else None
+        if self.configured is None:
+            return send
+        return partial(self.configured.send, send=send, request_headers=Headers(scope=scope))
+
+
+async def unused_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("CORSHeaders never calls the middleware's app")

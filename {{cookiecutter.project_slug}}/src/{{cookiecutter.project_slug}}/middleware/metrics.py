@@ -2,8 +2,8 @@
 
 The route label is the template of the route that serves the path (`/api/items/{item_id}`),
 never the path itself, so ids do not multiply the series; paths no route matches share one
-label. A cache HIT is answered at the edge before routing sets the route, so it is found here
-by matching the routes served so far (the edge answers HITs only for those), remembered per path.
+label. A cache HIT is answered, and counted, by the cache's edge in front of the stack
+(cache/edge.py): it never gets here.
 """
 
 import time
@@ -30,8 +30,11 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        lookup = metrics.Lookup()
-        metrics.current_lookup.set(lookup)
+        # The cache's edge, in front of the stack, made this request's Lookup.
+        lookup = metrics.current_lookup.get()
+        if lookup is None:
+            lookup = metrics.Lookup()
+            metrics.current_lookup.set(lookup)
         status = 500  # unless a response starts: Starlette answers an exception that gets here
         cache_status: bytes | None = None
         counted = False
@@ -68,9 +71,9 @@ class MetricsMiddleware:
     def route_for(self, scope: Scope) -> BaseRoute | None:
         """The route that serves this request; None if no route does.
 
-        Routing records it in the scope. Where it did not (a HIT answered before routing, a
-        path no route matches, a scope copied on the way in), the routes served so far are
-        matched, as the edge does, and the answer is remembered per path.
+        Routing records it in the scope. Where it did not (a path no route matches, a scope
+        copied on the way in), the routes served so far are matched and the answer is
+        remembered per path.
         """
         if isinstance(route := scope.get("route"), BaseRoute):
             if id(route) not in self.served:

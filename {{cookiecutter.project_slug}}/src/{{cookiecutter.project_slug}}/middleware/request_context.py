@@ -3,7 +3,8 @@
 The id comes from the caller's `X-Request-ID` when it is safe to log and echo (bounded length,
 plain characters), otherwise it is a new UUID. It is kept in a ContextVar for the whole request,
 so every log line written while serving it carries the id, and it is echoed on every response:
-preflights, HITs and the 500 for an unhandled error (unhandled_errors.py) included.
+preflights, HITs (cache/edge.py sends those itself) and the 500 for an unhandled error
+(unhandled_errors.py) included.
 """
 
 import re
@@ -37,9 +38,13 @@ class RequestContextMiddleware:
             return
         # Read and set directly, not through Starlette's Headers: every request, a cache HIT
         # included, pays for this middleware.
-        fields = scope["headers"]
-        incoming = next((value for name, value in fields if name == REQUEST_ID_FIELD), None)
-        request_id = accepted_request_id(incoming)
+        # The cache's edge, in front of the stack, set the id already for a cached GET it
+        # looked up (so that what the lookup logged carries it): keep it.
+        request_id = request_id_var.get()
+        if request_id is None:
+            fields = scope["headers"]
+            incoming = next((value for name, value in fields if name == REQUEST_ID_FIELD), None)
+            request_id = accepted_request_id(incoming)
         header = (REQUEST_ID_FIELD, request_id.encode())
         if scope["query_string"] and (span := tracing.current_span()) is not None:
             tracing.hide_query_values(span, scope["query_string"])
