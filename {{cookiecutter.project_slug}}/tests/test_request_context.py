@@ -56,7 +56,9 @@ async def test_an_unsafe_incoming_request_id_is_replaced(
 
     replaced = response.headers["X-Request-ID"]
     assert replaced != incoming
-    assert uuid.UUID(replaced).version == 4
+    parsed = uuid.UUID(replaced)
+    assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+    assert str(parsed) == replaced  # the canonical lowercase, hyphenated form
 
 
 async def test_every_response_gets_its_own_request_id(client: AsyncClient) -> None:
