@@ -140,7 +140,7 @@ def create_app() -> FastAPI:
     # response (the 500 for an unhandled error included) and preflights answered before
     # authentication sees them, responses `@cache` computed get their ETag and HIT headers,
     # and a body over MAX_REQUEST_BODY_BYTES is refused before anything reads it. Metrics,
-    # outermost, time all of it.
+    # the outermost of them, time all of it.
     app.add_middleware(RequestBodyLimitMiddleware)
     app.add_middleware(CachedResponseHeadersMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
