@@ -3,7 +3,8 @@
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.flight import leading
 from {{ cookiecutter.project_slug }}.cache.guard import CacheUnavailableError, Guard
 from {{ cookiecutter.project_slug }}.cache.keys import namespace_key
+from {{ cookiecutter.project_slug }}.context import current_request_id
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 from tests.cache import outage_proxy
@@ -22,6 +24,23 @@ from tests.ports import unused_tcp_port
 from tests.upstream import running_upstream
 
 pytestmark = pytest.mark.anyio
+
+
+@contextmanager
+def request_ids_logged() -> Iterator[dict[logging.LogRecord, str | None]]:
+    """The request id current when each record was logged (log lines are formatted with it)."""
+    logged: dict[logging.LogRecord, str | None] = {}
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged[record] = current_request_id()
+
+    recorder = Recorder()
+    logging.getLogger().addHandler(recorder)
+    try:
+        yield logged
+    finally:
+        logging.getLogger().removeHandler(recorder)
 
 
 async def test_the_service_starts_and_serves_with_the_cache_unreachable(
@@ -93,8 +112,11 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
         if local is not None:
             # The worker notices the lost subscription and stops answering from its copy.
             await wait_until(lambda: not local.enabled)
-        with caplog.at_level(logging.WARNING):
-            during = [await client.get("/api/items", headers=alice) for _ in range(20)]
+        with caplog.at_level(logging.WARNING), request_ids_logged() as logged:
+            during = [
+                await client.get("/api/items", headers=alice | {"X-Request-ID": f"outage-{n}"})
+                for n in range(20)
+            ]
             ready = await client.get("/health/ready")
 
         await proxy.start()
@@ -114,6 +136,8 @@ async def test_an_outage_serves_200s_warns_once_and_caching_resumes(
     cache_warnings = [r for r in caplog.records if r.name.endswith("cache.guard")]
     assert len(cache_warnings) == 1
     assert cache_warnings[0].exc_info is None
+    # Logged by the edge's lookup, in front of the middleware, with the request's own id.
+    assert logged[cache_warnings[0]] == "outage-0"
     assert resumed.headers["x-fastapi-cache"] == "HIT"
 
 

@@ -1,6 +1,7 @@
 """Cached responses: correct for every caller, fresh after every write, same on every worker."""
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 import anyio
@@ -14,6 +15,7 @@ from sqlalchemy import event
 from {{ cookiecutter.project_slug }}.cache import {{ cookiecutter.cache_backend }} as store_module
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.decorator import cached_response
+from {{ cookiecutter.project_slug }}.cache.edge import EdgeCacheMiddleware
 from {{ cookiecutter.project_slug }}.cache.entries import State
 from {{ cookiecutter.project_slug }}.cache.keys import namespace_key
 from {{ cookiecutter.project_slug }}.settings import Settings
@@ -288,3 +290,30 @@ def test_a_cached_route_must_not_return_a_response_object() -> None:
 
     with pytest.raises(TypeError, match="must return data"):
         cached_response(namespace="pages", per_user=False)(html_page)
+
+
+async def test_a_failing_edge_lookup_costs_a_miss_never_an_error(
+    client: AsyncClient,
+    alice: Headers,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await create_item(client, alice)
+    await client.get("/api/items", headers=alice)
+    filled = await client.get("/api/items", headers=alice)
+    assert cache_status(filled) == "HIT"
+
+    async def broken_lookup(*args: object) -> None:
+        raise RuntimeError("a bug in the edge's lookup")
+
+    monkeypatch.setattr(EdgeCacheMiddleware, "stored_response", broken_lookup)
+    with caplog.at_level(logging.ERROR):
+        response = await client.get("/api/items", headers=alice)
+
+    # The route answers instead, from the same cache, with the same HTTP semantics.
+    assert response.status_code == 200
+    assert response.content == filled.content
+    assert response.headers["etag"] == filled.headers["etag"]
+    assert cache_status(response) == "HIT"
+    [logged] = [record for record in caplog.records if record.exc_info is not None]
+    assert "the edge lookup failed" in logged.getMessage()
