@@ -60,6 +60,7 @@ SHARED_OPTION_FILES: dict[Path, dict[str, set[str]]] = {
     TESTS / "cache" / "outage_proxy.py": {"cache_backend": {"redis", "memcached", "dynamodb"}},
     TESTS / "cache" / "test_cache_server.py": {"cache_backend": {"redis", "memcached", "dynamodb"}},
     # Only Redis has a channel (pub/sub) that keeps workers' local tiers coherent.
+    PACKAGE / "cache" / "local.py": {"cache_backend": {"redis"}},
     TESTS / "cache" / "test_local_cache.py": {"cache_backend": {"redis"}},
     # Reads of concurrent requests in one round trip: the backends with a cache server and a
     # cheap multi-key read.

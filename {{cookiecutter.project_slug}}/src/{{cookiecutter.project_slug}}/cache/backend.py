@@ -20,7 +20,6 @@ from {{ cookiecutter.project_slug }}.cache import keys
 from {{ cookiecutter.project_slug }}.cache.entries import Entry, State, fresh_version, valid_entry
 from {{ cookiecutter.project_slug }}.cache.flight import Flights
 from {{ cookiecutter.project_slug }}.cache.guard import Guard
-from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 
 # A write in flight keeps its namespace uncached at most this long if it never reports its end
 # (its process died, or the cache failed after the commit); far above any database deadline.
@@ -58,6 +57,29 @@ class CacheStore(Protocol):
         ...
 
 
+class LocalCopies(Protocol):
+    """A worker's copies of what it read recently, answered with no round trip (local.py).
+
+    Only a backend that can tell every worker what changed keeps them (Redis, by pub/sub);
+    elsewhere the cache has none.
+    """
+
+    # How long a worker that stopped hearing of changes may still serve its copies.
+    lease_seconds: float
+    # Moves on whenever a copy may have become outdated (see keep).
+    generation: int
+
+    def usable(self) -> bool: ...
+
+    def get(self, state_key: str, entry_key: str, now: float) -> Entry | None: ...
+
+    def keep(self, generation: int, state_key: str, entry_key: str, entry: Entry) -> None:
+        """Keep what a read that began at `generation` found valid, unless it is outdated."""
+        ...
+
+    def forget(self, state_key: str) -> None: ...
+
+
 class ResponseCache(Backend):
     def __init__(
         self,
@@ -67,7 +89,7 @@ class ResponseCache(Backend):
         prefix: str,
         lock_seconds: float,
         token_hash: Callable[[str], str],
-        local: LocalTier | None = None,
+        local: LocalCopies | None = None,
     ) -> None:
         self.store = store
         self.guard = guard

@@ -30,10 +30,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from {{ cookiecutter.project_slug }}.cache.backend import (
     PENDING_WRITE_SECONDS,
     SETTLED_VERSION_SECONDS,
+    LocalCopies,
 )
 from {{ cookiecutter.project_slug }}.cache.entries import State
 from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
-from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 if TYPE_CHECKING:
@@ -262,7 +262,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[tuple[DynamoDBStore, LocalTier | None]]:
+async def open_store(settings: Settings) -> AsyncIterator[tuple[DynamoDBStore, LocalCopies | None]]:
     config = AioConfig(
         # The guard's deadline cuts every call short anyway; these keep a dead connection from
         # holding a pooled slot longer.

@@ -17,11 +17,11 @@ from aiomcache.exceptions import ClientException
 from {{ cookiecutter.project_slug }}.cache.backend import (
     PENDING_WRITE_SECONDS,
     SETTLED_VERSION_SECONDS,
+    LocalCopies,
 )
 from {{ cookiecutter.project_slug }}.cache.batching import ReadBatcher
 from {{ cookiecutter.project_slug }}.cache.entries import State
 from {{ cookiecutter.project_slug }}.cache.guard import StoreRefusedError
-from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 MEMCACHED_DEFAULT_PORT = 11211
@@ -128,7 +128,9 @@ class MemcachedStore:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[tuple[MemcachedStore, LocalTier | None]]:
+async def open_store(
+    settings: Settings,
+) -> AsyncIterator[tuple[MemcachedStore, LocalCopies | None]]:
     store = MemcachedStore(settings)
     try:
         yield store, None

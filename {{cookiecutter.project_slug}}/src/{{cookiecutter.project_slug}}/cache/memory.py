@@ -25,9 +25,9 @@ from cachetools import TLRUCache
 from {{ cookiecutter.project_slug }}.cache.backend import (
     PENDING_WRITE_SECONDS,
     SETTLED_VERSION_SECONDS,
+    LocalCopies,
 )
 from {{ cookiecutter.project_slug }}.cache.entries import State
-from {{ cookiecutter.project_slug }}.cache.local import LocalTier
 from {{ cookiecutter.project_slug }}.db.{{ cookiecutter.database }}_lock import DatabaseLock
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -170,7 +170,7 @@ async def keep_lock(store: MemoryStore, lock: DatabaseLock, settings: Settings) 
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[tuple[MemoryStore, LocalTier | None]]:
+async def open_store(settings: Settings) -> AsyncIterator[tuple[MemoryStore, LocalCopies | None]]:
     """The store, once this process holds the database lock; CacheInUseError if another does.
 
     A database that does not answer yet does not stop the start: the cache stays off (as an
