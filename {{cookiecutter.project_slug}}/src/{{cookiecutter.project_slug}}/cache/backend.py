@@ -58,10 +58,10 @@ class CacheStore(Protocol):
 
 
 class LocalCopies(Protocol):
-    """A worker's copies of what it read recently, answered with no round trip (local.py).
+    """A worker's copies of what it read recently, answered with no round trip.
 
-    Only a backend that can tell every worker what changed keeps them (Redis, by pub/sub);
-    elsewhere the cache has none.
+    Only a backend that can tell every worker what changed keeps them: Redis, by pub/sub
+    (cache/local.py in a Redis project). Elsewhere the cache has none.
     """
 
     # How long a worker that stopped hearing of changes may still serve its copies.
