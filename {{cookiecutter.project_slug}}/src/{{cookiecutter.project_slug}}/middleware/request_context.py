@@ -46,10 +46,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # Read and set directly, not through Starlette's Headers: every request, a cache HIT
-        # included, pays for this middleware.
         # The cache's edge, in front of the stack, set the id already for a cached GET it
-        # looked up (so that what the lookup logged carries it): keep it.
+        # looked up (so that what the lookup logged carries it): keep it. Headers are read and
+        # set directly, not through Starlette's Headers: every request but a HIT pays for this.
         request_id = request_id_var.get()
         if request_id is None:
             fields = scope["headers"]
