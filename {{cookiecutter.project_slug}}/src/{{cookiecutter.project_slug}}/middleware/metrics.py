@@ -8,22 +8,17 @@ label. A cache HIT is answered, and counted, by the cache's edge in front of the
 
 import time
 
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.project_slug }} import metrics
 from {{ cookiecutter.project_slug }}.cache.decorator import cache_policy
 from {{ cookiecutter.project_slug }}.cache.edge import CACHE_STATUS_FIELD
 
-# Paths whose route was looked up, remembered up to this many (ids make paths many).
-MAX_KNOWN_PATHS = 10_000
-
 
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.served: dict[int, BaseRoute] = {}  # by id: a route's == compares its fields
-        self.routes: dict[tuple[str, str], BaseRoute | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["app"].state.settings.metrics_enabled:
@@ -68,33 +63,12 @@ class MetricsMiddleware:
             if not counted:
                 count()
 
-    def route_for(self, scope: Scope) -> BaseRoute | None:
-        """The route that serves this request; None if no route does.
-
-        Routing records it in the scope. Where it did not (a path no route matches, a scope
-        copied on the way in), the routes served so far are matched and the answer is
-        remembered per path.
-        """
-        if isinstance(route := scope.get("route"), BaseRoute):
-            if id(route) not in self.served:
-                self.served[id(route)] = route
-                self.routes.clear()  # paths remembered as unmatched may match it
-            return route
-        key = (scope["method"], scope["path"])
-        if key in self.routes:
-            return self.routes[key]
-        found: BaseRoute | None = None
-        for route in self.served.values():
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                found = route
-                break
-            if match is Match.PARTIAL and found is None:
-                found = route  # the path matches, the method does not: answered 405
-        if len(self.routes) >= MAX_KNOWN_PATHS:
-            self.routes.clear()
-        self.routes[key] = found
-        return found
+    @staticmethod
+    def route_for(scope: Scope) -> BaseRoute | None:
+        """The route that serves this request, as routing records it (a 405's included); None
+        where no route matches."""
+        route = scope.get("route")
+        return route if isinstance(route, BaseRoute) else None
 
     @staticmethod
     def count_lookup(route: BaseRoute, cache_status: bytes | None, lookup: metrics.Lookup) -> None:
