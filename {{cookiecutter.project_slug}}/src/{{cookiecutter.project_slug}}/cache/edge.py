@@ -125,9 +125,10 @@ class EdgeCacheMiddleware:
                 await self.app(scope, receive, send)
                 return
             status, response_headers, body = hit_response(entry, headers, request_id)
+            template = getattr(route, "path", "")
             if span is not None:
                 # Routing, which names FastAPI's span, never sees this request.
-                tracing.name_server_span(span, "GET", getattr(route, "path", ""))
+                tracing.name_server_span(span, "GET", template)
                 tracing.mark_cache_lookup(span, policy.namespace, "hit", lookup.tier)
                 if scope["query_string"]:
                     tracing.hide_query_values(span, scope["query_string"])
@@ -135,7 +136,7 @@ class EdgeCacheMiddleware:
             if settings.metrics_enabled:
                 # Before the bytes go out: a scrape made once a client has its answer counts it.
                 seconds = time.perf_counter() - started
-                metrics.count_request("GET", getattr(route, "path", ""), status, seconds)
+                metrics.count_request("GET", template, status, seconds)
                 metrics.count_lookup(policy.namespace, "hit", lookup.tier)
 
             send = self.cors_headers.sending(settings, scope, send)
