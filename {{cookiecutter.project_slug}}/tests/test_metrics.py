@@ -4,7 +4,9 @@ Counters belong to the test process and grow across tests, so each test compares
 taken after its requests with one taken before.
 """
 
+import asyncio
 import os
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -12,8 +14,11 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from {{ cookiecutter.project_slug }} import metrics
 from {{ cookiecutter.project_slug }}.metrics import UNMATCHED_ROUTE
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -45,6 +50,13 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def grown(before: Samples, after: Samples, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
+
+
+def files() -> Samples:
+    """What a scrape would read now, without yielding to the event loop."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return parse(generate_latest(registry).decode())
 
 
 def lookups(before: Samples, after: Samples, namespace: str) -> Counter[str]:
@@ -109,6 +121,7 @@ async def test_a_scrape_while_a_worker_creates_its_file_still_answers(
     client: AsyncClient,
 ) -> None:
     """A starting worker creates its file empty and sizes it just after: a scrape in between."""
+    await client.get("/health/live")  # something counted, whichever tests ran before
     starting = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]) / "counter_4194304.db"
     starting.touch()
     try:
@@ -116,6 +129,30 @@ async def test_a_scrape_while_a_worker_creates_its_file_still_answers(
     finally:
         starting.unlink()
     assert any(name == "http_requests_total" for name, _ in samples)
+
+
+async def test_requests_counted_in_one_turn_are_written_at_its_end_exactly() -> None:
+    route = f"/batched/{uuid.uuid4()}"  # labels no other test counts
+    labels = {"method": "GET", "route": route}
+    durations = (0.0005, 0.003, 20.0)
+    await asyncio.sleep(0)  # a batch another request opened is written
+
+    for seconds in durations:
+        metrics.count_request("GET", route, 200, seconds, (route, "hit", "local"))
+    first = files()
+    await asyncio.sleep(0)  # the turn ends
+    after = files()
+
+    # The first request of the turn was written before its bytes could go out.
+    assert value(first, "http_requests_total", **labels, status="200") == 1
+    assert value(first, "http_request_duration_seconds_count", **labels) == 1
+    assert value(after, "http_requests_total", **labels, status="200") == 3
+    assert value(after, "cache_lookups_total", namespace=route, result="hit", tier="local") == 3
+    # The batch's buckets and sum are what three calls of observe would have written.
+    buckets = {"0.001": 1, "0.005": 2, "5.0": 2, "10.0": 2, "+Inf": 3}
+    for bound, count in buckets.items():
+        assert value(after, "http_request_duration_seconds_bucket", **labels, le=bound) == count
+    assert value(after, "http_request_duration_seconds_sum", **labels) == pytest.approx(20.0035)
 
 
 async def test_routes_are_labelled_by_template(client: AsyncClient, alice: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.cache import keys
-from {{ cookiecutter.project_slug }}.cache.backend import CacheDep, ResponseCache
+from {{ cookiecutter.project_slug }}.cache.backend import CacheDep
 from {{ cookiecutter.project_slug }}.db.models import User, owned_tables
 from {{ cookiecutter.project_slug }}.db.session import SessionDep
 from {{ cookiecutter.project_slug }}.schemas import UserRead
@@ -35,16 +35,11 @@ def new_token(user_id: int) -> str:
 def hash_token(token: str, secret_key: SecretStr) -> str:
     """Tokens carry 256 random bits, so a keyed hash (no slow KDF) is enough and allows lookup.
 
-    `hmac.digest` is the one-shot form of `hmac.new(...).digest()`, done in C: every cached
-    per-user read computes it.
+    Computed only when the users table is asked: the cache finds a token's user by its digest
+    (identity_key), which is cheaper and needs no key.
     """
     key = secret_key.get_secret_value().encode()
     return hmac.digest(key, token.encode(), hashlib.sha256).hex()
-
-
-def identity_key(cache: ResponseCache, user_id: int, token_hash: str) -> str:
-    namespace = keys.namespace_key(cache.prefix, keys.user_partition(user_id), keys.IDENTITY)
-    return f"{namespace}:{keys.digest(token_hash)}"
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -62,26 +57,27 @@ async def get_current_user(
     """The caller named by `Authorization: Bearer <token>`; 401 without a valid token."""
     if credentials is None:
         raise unauthorized("Not authenticated")
-    token_hash = cache.token_hash(credentials.credentials)
+    token = credentials.credentials
     # The token names its user's partition, so the cached identity is read, with its version,
     # before the database is asked: a revocation committed since then voids what is stored.
-    user_id = keys.token_owner(credentials.credentials)
+    user_id = keys.token_owner(token)
     cached, version = None, None
     if user_id is not None:
-        cached, version = await cache.lookup(identity_key(cache, user_id, token_hash))
+        cached, version = await cache.lookup(keys.identity_key(cache.prefix, user_id, token))
     if cached is not None:
         try:
             return UserRead.model_validate_json(cached.body)
         except ValidationError:
             pass  # written by an older version of the schema: look the user up again
     # A token without the id (made before tokens named their user) still works, uncached.
+    token_hash = hash_token(token, settings.secret_key)
     found = await session.scalar(select(User).where(User.token_hash == token_hash))
     if found is None:
         raise unauthorized("Invalid token")
     user = UserRead.model_validate(found)
     if version is not None:
         await cache.store_entry(
-            identity_key(cache, user.id, token_hash),
+            keys.identity_key(cache.prefix, user.id, token),
             version,
             user.model_dump_json().encode(),
             settings.auth_cache_ttl_seconds,

@@ -3,7 +3,6 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 from fastapi import FastAPI
 from fastapi_cache import FastAPICache
@@ -18,7 +17,6 @@ from {{ cookiecutter.project_slug }}.api import (
     upstream,
     users,
 )
-from {{ cookiecutter.project_slug }}.auth import hash_token
 from {{ cookiecutter.project_slug }}.cache import {{ cookiecutter.cache_backend }} as cache_store
 from {{ cookiecutter.project_slug }}.cache.backend import ResponseCache
 from {{ cookiecutter.project_slug }}.cache.edge import (
@@ -81,7 +79,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             guard,
             prefix=settings.cache_prefix,
             lock_seconds=settings.cache_lock_seconds,
-            token_hash=partial(hash_token, secret_key=settings.secret_key),
             local=local,
         )
         app.state.settings = settings

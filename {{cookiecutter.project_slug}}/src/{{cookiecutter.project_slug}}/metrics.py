@@ -19,6 +19,7 @@ routes are templates, namespaces are the code's names.
 """
 
 import asyncio
+from bisect import bisect_left
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -136,23 +137,111 @@ request_counters: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 lookup_counters: dict[tuple[str, str, str], Counter] = {}
 
 
-def count_request(method: str, route: str, status: int, seconds: float) -> None:
-    key = (method, route, status)
+def request_children(key: tuple[str, str, int]) -> tuple[Counter, Histogram]:
     if (children := request_counters.get(key)) is None:
+        method, route, status = key
         children = (
             HTTP_REQUESTS.labels(method, route, str(status)),
             HTTP_REQUEST_DURATION.labels(method, route),
         )
         request_counters[key] = children
-    children[0].inc()
-    children[1].observe(seconds)
+    return children
 
 
-def count_lookup(namespace: str, result: str, tier: str = "") -> None:
-    key = (namespace, result, tier)
+def lookup_counter(key: tuple[str, str, str]) -> Counter:
     if (counter := lookup_counters.get(key)) is None:
-        counter = lookup_counters[key] = CACHE_LOOKUPS.labels(namespace, result, tier)
+        counter = lookup_counters[key] = CACHE_LOOKUPS.labels(*key)
+    return counter
+
+
+class Batch:
+    """Request and lookup counts waiting to be written, for the rest of one event-loop turn.
+
+    Each multiprocess write takes a lock, a pid check and an mmap write, and a request makes
+    four: more than a HIT from the local tier costs on its own. So the first request counted in
+    a turn of the event loop is written at once, before its bytes go out: a scrape made once a
+    client has its answer counts it, whichever worker the scrape reaches. Requests counted
+    later in the same turn, which only a busy worker has, wait for the turn's end and are
+    written together, one write per label set and histogram bucket.
+    """
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None  # whose turn the batch is open for
+        self.requests: dict[tuple[str, str, int], list[float]] = {}
+        self.lookups: dict[tuple[str, str, str], int] = {}
+
+    def is_open(self) -> bool:
+        if self.loop is None:
+            return False
+        try:
+            if asyncio.get_running_loop() is self.loop:
+                return True
+        except RuntimeError:
+            pass
+        self.write()  # its loop stopped before the turn ended (tests run one loop each)
+        return False
+
+    def open(self) -> None:
+        """Make the counts of the rest of this turn wait for its end (if a loop is running)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.call_soon(self.write)
+        self.loop = loop
+
+    def write(self) -> None:
+        self.loop = None
+        for key, durations in self.requests.items():
+            counter, histogram = request_children(key)
+            counter.inc(len(durations))
+            observe_all(histogram, durations)
+        for lookup_key, count in self.lookups.items():
+            lookup_counter(lookup_key).inc(count)
+        self.requests.clear()
+        self.lookups.clear()
+
+
+batch = Batch()
+
+
+def observe_all(histogram: Histogram, durations: list[float]) -> None:
+    """`histogram.observe` for each duration, with one write per bucket they fall in.
+
+    prometheus-client has no batch observe: this adds to the sum and the buckets that observe
+    itself adds to (`_sum`, `_buckets`: prometheus-client 0.26, pinned in pyproject.toml;
+    tests/test_metrics.py compares the two).
+    """
+    buckets = histogram._upper_bounds
+    counts = [0] * len(buckets)
+    for seconds in durations:
+        counts[bisect_left(buckets, seconds)] += 1
+    histogram._sum.inc(sum(durations))
+    for bucket, count in zip(histogram._buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
+
+
+def count_request(
+    method: str,
+    route: str,
+    status: int,
+    seconds: float,
+    lookup: tuple[str, str, str] | None = None,
+) -> None:
+    """Count a request and, for a cached GET, its lookup: `(namespace, result, tier)`."""
+    key = (method, route, status)
+    if batch.is_open():
+        batch.requests.setdefault(key, []).append(seconds)
+        if lookup is not None:
+            batch.lookups[lookup] = batch.lookups.get(lookup, 0) + 1
+        return
+    counter, histogram = request_children(key)
     counter.inc()
+    histogram.observe(seconds)
+    if lookup is not None:
+        lookup_counter(lookup).inc()
+    batch.open()
 
 
 def watch_pool(engine: AsyncEngine) -> None:

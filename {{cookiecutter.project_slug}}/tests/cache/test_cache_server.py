@@ -83,7 +83,6 @@ async def test_cold_misses_in_two_processes_compute_once(settings: Settings) -> 
                 Guard(timeout_seconds=2, breaker_seconds=1, warning_interval_seconds=30),
                 prefix=settings.cache_prefix,
                 lock_seconds=5,
-                token_hash=str,
             )
             for store in (first, second)
         ]

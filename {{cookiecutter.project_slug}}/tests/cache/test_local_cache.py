@@ -156,47 +156,70 @@ def entry(body: bytes = b"x", version: int = 1, expires_at: float = 100.0) -> En
     return Entry(version, expires_at, '"e"', body)
 
 
+def read(state_key: str, response: Entry | None = None) -> list[tuple[str, Entry]]:
+    """What a shared read found: the caller's identity, then the response in `state_key`."""
+    return [("user:1:identity:state", entry()), (state_key, response or entry())]
+
+
 def test_a_read_that_began_before_an_invalidation_keeps_nothing() -> None:
     local = make_local()
     generation = local.generation
 
     local.forget("items:state")  # a write committed while the read was on its way
-    local.keep(generation, "items:state", "items:1", entry())
+    local.keep(generation, "/items", read("items:state"))
 
-    assert local.get("items:state", "items:1", now=0.0) is None
+    assert local.get("/items", now=0.0) is None
 
 
 def test_entries_are_dropped_with_their_version_and_on_disconnect() -> None:
     local = make_local()
     for state in ("a:state", "b:state"):
-        local.keep(local.generation, state, f"{state}:entry", entry())
+        local.keep(local.generation, f"/{state}", read(state))
 
     local.forget("a:state")
-    assert local.get("a:state", "a:state:entry", now=0.0) is None
-    assert local.get("b:state", "b:state:entry", now=0.0) is not None
+    assert local.get("/a:state", now=0.0) is None
+    assert local.get("/b:state", now=0.0) is not None
     local.disconnected()
-    assert local.get("b:state", "b:state:entry", now=0.0) is None
-    local.keep(local.generation, "b:state", "b:state:entry", entry())
-    assert local.get("b:state", "b:state:entry", now=0.0) is None  # nothing kept while offline
+    assert local.get("/b:state", now=0.0) is None
+    local.keep(local.generation, "/b:state", read("b:state"))
+    assert local.get("/b:state", now=0.0) is None  # nothing kept while offline
+
+
+def test_a_copy_is_dropped_with_the_identity_it_was_read_with() -> None:
+    local = make_local()
+    local.keep(local.generation, "/items", read("items:state"))
+
+    local.forget("user:1:identity:state")  # the token was revoked
+
+    assert local.get("/items", now=0.0) is None
 
 
 def test_the_tier_stays_within_its_byte_budget_and_expires() -> None:
     local = make_local(max_bytes=1000)
     for number in range(30):
-        local.keep(local.generation, "s", f"/{number}", entry(body=b"x" * 50))
+        local.keep(local.generation, f"/{number}", read("s", entry(body=b"x" * 50)))
 
-    assert len(local.entries) == 20  # 20 x 50 bytes: the least recently used went first
-    assert local.get("s", "/29", now=99.0) is not None
-    assert local.get("s", "/29", now=100.0) is None  # expired
-    local.keep(local.generation, "s", "/big", entry(body=b"x" * 100))  # over 1/16 of the budget
-    assert local.get("s", "/big", now=0.0) is None
+    assert len(local.copies) == 20  # 20 x 50 bytes: the least recently used went first
+    assert local.get("/29", now=99.0) is not None
+    assert local.get("/29", now=100.0) is None  # expired
+    local.keep(local.generation, "/big", read("s", entry(body=b"x" * 100)))  # over 1/16
+    assert local.get("/big", now=0.0) is None
+
+
+def test_a_copy_expires_with_the_identity_it_was_read_with() -> None:
+    local = make_local()
+    response = entry(expires_at=100.0)
+    local.keep(local.generation, "/1", [("id:state", entry(expires_at=50.0)), ("s", response)])
+
+    assert local.get("/1", now=49.0) is response
+    assert local.get("/1", now=50.0) is None
 
 
 def test_nothing_is_served_once_the_lease_lapses() -> None:
     local = make_local()
-    local.keep(local.generation, "s", "/1", entry())
-    assert local.get("s", "/1", now=0.0) is not None
+    local.keep(local.generation, "/1", read("s"))
+    assert local.get("/1", now=0.0) is not None
 
     local.confirmed_at = time.monotonic() - local.lease_seconds  # no answer for a whole lease
 
-    assert local.get("s", "/1", now=0.0) is None
+    assert local.get("/1", now=0.0) is None

@@ -94,7 +94,6 @@ async def test_another_workers_write_reaches_this_workers_local_copy(
             Guard(timeout_seconds=2, breaker_seconds=1, warning_interval_seconds=30),
             prefix=settings.cache_prefix,
             lock_seconds=5,
-            token_hash=str,
         )
         async with app.state.database.sessionmaker() as session:
             session.add(Item(owner_id=me["id"], name="from another worker"))

@@ -69,11 +69,9 @@ class LocalCopies(Protocol):
     # Moves on whenever a copy may have become outdated (see keep).
     generation: int
 
-    def usable(self) -> bool: ...
+    def get(self, request_key: str, now: float) -> Entry | None: ...
 
-    def get(self, state_key: str, entry_key: str, now: float) -> Entry | None: ...
-
-    def keep(self, generation: int, state_key: str, entry_key: str, entry: Entry) -> None:
+    def keep(self, generation: int, request_key: str, read: Sequence[tuple[str, Entry]]) -> None:
         """Keep what a read that began at `generation` found valid, unless it is outdated."""
         ...
 
@@ -88,15 +86,12 @@ class ResponseCache(Backend):
         *,
         prefix: str,
         lock_seconds: float,
-        token_hash: Callable[[str], str],
         local: LocalCopies | None = None,
     ) -> None:
         self.store = store
         self.guard = guard
         self.prefix = prefix
         self.flights = Flights(lock_seconds)
-        # The same keyed hash the users table stores, so cache keys never hold a raw token.
-        self.token_hash = token_hash
         self.local = local
 
     async def ping(self) -> None:

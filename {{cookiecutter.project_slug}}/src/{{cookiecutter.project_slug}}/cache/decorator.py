@@ -87,16 +87,15 @@ def key_for_request(policy: CachePolicy, request: Request, kwargs: dict[str, Any
     # The same cache object (and prefix) the edge reads with: app.state.cache.
     cache = request.app.state.cache
     if not policy.per_user:
-        partition, token_hash = keys.shared_partition(policy.namespace), ""
+        partition, token = keys.shared_partition(policy.namespace), ""
     else:
         caller = next((v for v in kwargs.values() if isinstance(v, UserRead)), None)
         if caller is None:
             raise RuntimeError(f"{request.url.path} is cached per user: it must depend on a user")
         partition = keys.user_partition(caller.id)
         token = keys.bearer_token(request.headers.get("authorization")) or ""
-        token_hash = cache.token_hash(token)
     namespace_key = keys.namespace_key(cache.prefix, partition, policy.namespace)
-    return f"{namespace_key}:{keys.request_digest(request.scope, token_hash)}"
+    return f"{namespace_key}:{keys.request_digest(request.scope, token)}"
 
 
 # Arguments of these types (and tuples of them) are data that selects a result; anything else

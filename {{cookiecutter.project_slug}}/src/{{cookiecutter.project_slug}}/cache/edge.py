@@ -27,7 +27,6 @@ stale) and clients must not force recomputation.
 
 import logging
 import time
-from collections.abc import Sequence
 
 from opentelemetry.trace import Span
 from starlette.datastructures import Headers, MutableHeaders
@@ -136,8 +135,8 @@ class EdgeCacheMiddleware:
             if settings.metrics_enabled:
                 # Before the bytes go out: a scrape made once a client has its answer counts it.
                 seconds = time.perf_counter() - started
-                metrics.count_request("GET", template, status, seconds)
-                metrics.count_lookup(policy.namespace, "hit", lookup.tier)
+                counted = (policy.namespace, "hit", lookup.tier)
+                metrics.count_request("GET", template, status, seconds, counted)
 
             send = self.cors_headers.sending(settings, scope, send)
             await send_response(send, status, response_headers, body)
@@ -185,46 +184,49 @@ class EdgeCacheMiddleware:
     async def stored_response(
         self, cache: ResponseCache, policy: CachePolicy, headers: RequestFields, scope: Scope
     ) -> Entry | None:
-        token_hash = ""
-        partition = keys.shared_partition(policy.namespace)
-        checked: list[str] = []  # (state key, entry key) pairs, all of which must be valid
+        token = ""
         if policy.per_user:
-            token = keys.bearer_token(header_text(headers.get(b"authorization")))
-            if token is None:
+            bearer = keys.bearer_token(header_text(headers.get(b"authorization")))
+            if bearer is None:
                 return None  # the route answers 401
-            user_id = keys.token_owner(token)
-            if user_id is None:
-                return None  # not a token this service issued: the route answers 401
-            token_hash = cache.token_hash(token)
-            partition = keys.user_partition(user_id)
-            identity = keys.namespace_key(cache.prefix, partition, keys.IDENTITY)
-            checked += [f"{identity}:state", f"{identity}:{keys.digest(token_hash)}"]
-        namespace = keys.namespace_key(cache.prefix, partition, policy.namespace)
-        checked += [f"{namespace}:state", f"{namespace}:{keys.request_digest(scope, token_hash)}"]
-        return await look_up(cache, checked)
-
-
-async def look_up(cache: ResponseCache, checked: Sequence[str]) -> Entry | None:
-    """The last entry of `checked` if every (state, entry) pair in it is valid, else None."""
-    pairs = list(zip(checked[::2], checked[1::2], strict=True))
-    now = time.time()
-    local = cache.local if cache.local is not None and cache.local.usable() else None
-    generation = 0 if local is None else local.generation
-    if local is not None:
-        kept = [local.get(state_key, entry_key, now) for state_key, entry_key in pairs]
-        if None not in kept:
+            token = bearer
+        request_key = keys.request_digest(scope, token)
+        now = time.time()
+        local = cache.local
+        if local is not None and (entry := local.get(request_key, now)) is not None:
             metrics.note_local_hit()
-            return kept[-1]
-    values = await cache.read(checked)
-    entries: list[Entry] = []
-    for state, stored in zip(values[::2], values[1::2], strict=True):
-        if (entry := valid_entry(state, stored, now)) is None:
+            return entry
+        checked = checked_keys(cache.prefix, policy, token, request_key)
+        if checked is None:
+            return None  # not a token this service issued: the route answers 401
+        generation = 0 if local is None else local.generation
+        values = await cache.read(checked)
+        read: list[tuple[str, Entry]] = []
+        for state_key, state, stored in zip(checked[::2], values[::2], values[1::2], strict=True):
+            if (entry := valid_entry(state, stored, now)) is None:
+                return None
+            read.append((state_key, entry))
+        if local is not None:
+            local.keep(generation, request_key, read)
+        return read[-1][1]
+
+
+def checked_keys(
+    prefix: str, policy: CachePolicy, token: str, request_key: str
+) -> list[str] | None:
+    """The (state, entry) key pairs a HIT reads together, every one of which must be valid: the
+    caller's identity for a per-user namespace, then the response. None for a token that
+    names no user."""
+    partition = keys.shared_partition(policy.namespace)
+    checked: list[str] = []
+    if policy.per_user:
+        if (user_id := keys.token_owner(token)) is None:
             return None
-        entries.append(entry)
-    if local is not None:
-        for (state_key, entry_key), entry in zip(pairs, entries, strict=True):
-            local.keep(generation, state_key, entry_key, entry)
-    return entries[-1]
+        identity = keys.identity_key(prefix, user_id, token)
+        checked = [keys.state_key(identity), identity]
+        partition = keys.user_partition(user_id)
+    namespace = keys.namespace_key(prefix, partition, policy.namespace)
+    return [*checked, f"{namespace}:state", f"{namespace}:{request_key}"]
 
 
 def request_fields(scope: Scope) -> RequestFields:

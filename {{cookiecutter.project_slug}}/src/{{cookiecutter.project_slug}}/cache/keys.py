@@ -35,6 +35,11 @@ def namespace_key(prefix: str, partition: str, namespace: str) -> str:
     return "{" + hash_tag + "}:" + namespace
 
 
+def identity_key(prefix: str, user_id: int, token: str) -> str:
+    """Where the user behind `token` is cached (auth.py), by the token's digest."""
+    return f"{namespace_key(prefix, user_partition(user_id), IDENTITY)}:{digest(token)}"
+
+
 def state_key(entry_key: str) -> str:
     """The version state that an entry of this namespace must match (its key ends in a digest)."""
     return f"{entry_key.rpartition(':')[0]}:state"
@@ -52,10 +57,14 @@ def canonical_query(query_string: bytes) -> str:
     return urlencode(sorted(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)))
 
 
-def request_digest(scope: Scope, token_hash: str) -> str:
-    """One key per caller (token HMAC, empty for shared responses), path and full query."""
+def request_digest(scope: Scope, token: str) -> str:
+    """One key per caller (bearer token, empty for shared responses), path and full query.
+
+    The same key names the response in both tiers. A key holds a SHA-256 of the token, never
+    the token: tokens carry 256 random bits, so the digest cannot be turned back into one.
+    """
     query = canonical_query(scope["query_string"])
-    return digest(token_hash, scope["method"], scope["path"], query)
+    return digest(token, scope["method"], scope["path"], query)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -1,9 +1,11 @@
-"""Each worker's local tier: versions and entries it read recently, answered with no round trip.
+"""Each worker's local tier: responses it read recently, answered with no round trip.
 
 Only for a backend with an invalidation channel (Redis pub/sub). Every version change is
 published by the cache server in the same atomic step that makes it (redis.py), and each worker
-drops its copy of that version when the message arrives. An entry is served from here only when
-its version matches the version held here, so dropping a version is enough.
+drops its copy of that version when the message arrives. A response is kept with the versions
+it was read with (the caller's identity, its namespace), under its request key (keys.py), and
+served from here only while every one of them matches the version held here, so dropping a
+version is enough.
 
 A link can die silently (a partition, a hung server), so copies are served only under a lease:
 while the channel answered a ping sent less than LOCAL_CACHE_LEASE_SECONDS ago, every message
@@ -14,11 +16,22 @@ acknowledged. While the channel is down nothing is kept: messages may be missed.
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from {{ cookiecutter.project_slug }}.cache.entries import Entry
 
-# An entry larger than this share of the budget is not kept: it would evict too many others.
+# A response larger than this share of the budget is not kept: it would evict too many others.
 LARGEST_ENTRY_SHARE = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    entry: Entry
+    # (state key, version) pairs that must all still be current for the copy to be served.
+    versions: tuple[tuple[str, int], ...]
+    # The earliest expiry of the entries it was read with (the identity's included).
+    expires_at: float
 
 
 class LocalTier:
@@ -32,7 +45,7 @@ class LocalTier:
         # may carry what it invalidated, so it is not kept.
         self.generation = 0
         self.versions: dict[str, int] = {}
-        self.entries: OrderedDict[str, Entry] = OrderedDict()
+        self.copies: OrderedDict[str, Copy] = OrderedDict()
         self.size = 0
 
     def usable(self) -> bool:
@@ -41,40 +54,44 @@ class LocalTier:
     def confirm(self, ping_sent_at: float) -> None:
         self.confirmed_at = max(self.confirmed_at, ping_sent_at)
 
-    def get(self, state_key: str, entry_key: str, now: float) -> Entry | None:
-        if not self.usable():
+    def get(self, request_key: str, now: float) -> Entry | None:
+        if (copy := self.copies.get(request_key)) is None or not self.usable():
             return None
-        version = self.versions.get(state_key)
-        entry = self.entries.get(entry_key)
-        if version is None or entry is None or entry.version != version:
+        current = self.versions.get
+        if copy.expires_at <= now or any(current(key) != version for key, version in copy.versions):
+            self.drop(request_key)
             return None
-        if entry.expires_at <= now:
-            self.drop(entry_key)
-            return None
-        self.entries.move_to_end(entry_key)
-        return entry
+        self.copies.move_to_end(request_key)
+        return copy.entry
 
-    def keep(self, generation: int, state_key: str, entry_key: str, entry: Entry) -> None:
-        """Keep what a read that began at `generation` found valid, unless it is outdated."""
+    def keep(self, generation: int, request_key: str, read: Sequence[tuple[str, Entry]]) -> None:
+        """Keep what a read that began at `generation` found valid, unless it is outdated.
+
+        `read` pairs each entry read with its state key; the last entry is the response.
+        """
+        entry = read[-1][1]
         size = len(entry.body)
         if not self.usable() or generation != self.generation:
             return
         if size * LARGEST_ENTRY_SHARE > self.max_bytes:
             return
-        self.versions[state_key] = entry.version
-        self.drop(entry_key)
-        self.entries[entry_key] = entry
+        for state_key, found in read:
+            self.versions[state_key] = found.version
+        self.drop(request_key)
+        versions = tuple((state_key, found.version) for state_key, found in read)
+        expires_at = min(found.expires_at for _, found in read)
+        self.copies[request_key] = Copy(entry, versions, expires_at)
         self.size += size
         while self.size > self.max_bytes:
-            self.drop(next(iter(self.entries)))
+            self.drop(next(iter(self.copies)))
 
-    def drop(self, entry_key: str) -> None:
-        entry = self.entries.pop(entry_key, None)
-        if entry is not None:
-            self.size -= len(entry.body)
+    def drop(self, request_key: str) -> None:
+        copy = self.copies.pop(request_key, None)
+        if copy is not None:
+            self.size -= len(copy.entry.body)
 
     def forget(self, state_key: str) -> None:
-        """A version changed (announced by any worker): stop serving its entries."""
+        """A version changed (announced by any worker): stop serving what was read with it."""
         self.generation += 1
         self.versions.pop(state_key, None)
 
@@ -88,5 +105,5 @@ class LocalTier:
         self.enabled = False
         self.confirmed_at = -float("inf")
         self.versions.clear()
-        self.entries.clear()
+        self.copies.clear()
         self.size = 0

@@ -40,9 +40,11 @@ class MetricsMiddleware:
             route = self.route_for(scope)
             template = getattr(route, "path", metrics.UNMATCHED_ROUTE)
             method = scope["method"]
-            metrics.count_request(method, template, status, time.perf_counter() - started)
+            cached = None
             if route is not None and method == "GET":
-                self.count_lookup(route, cache_status, lookup)
+                cached = self.lookup_labels(route, cache_status, lookup)
+            seconds = time.perf_counter() - started
+            metrics.count_request(method, template, status, seconds, cached)
 
         async def send_counted(message: Message) -> None:
             nonlocal status, cache_status
@@ -71,12 +73,16 @@ class MetricsMiddleware:
         return route if isinstance(route, BaseRoute) else None
 
     @staticmethod
-    def count_lookup(route: BaseRoute, cache_status: bytes | None, lookup: metrics.Lookup) -> None:
+    def lookup_labels(
+        route: BaseRoute, cache_status: bytes | None, lookup: metrics.Lookup
+    ) -> tuple[str, str, str] | None:
+        """What a GET to a cached route counts in cache_lookups_total, if anything."""
         if (policy := cache_policy(getattr(route, "endpoint", None))) is None:
-            return
+            return None
         if cache_status == b"HIT":
-            metrics.count_lookup(policy.namespace, "hit", lookup.tier)
-        elif cache_status == b"MISS":
-            metrics.count_lookup(policy.namespace, "error" if lookup.failed else "miss")
-        elif lookup.bypassed:
-            metrics.count_lookup(policy.namespace, "bypass")
+            return (policy.namespace, "hit", lookup.tier)
+        if cache_status == b"MISS":
+            return (policy.namespace, "error" if lookup.failed else "miss", "")
+        if lookup.bypassed:
+            return (policy.namespace, "bypass", "")
+        return None
