@@ -133,7 +133,7 @@ class EdgeCacheMiddleware:
                     tracing.hide_query_values(span, scope["query_string"])
             settings: Settings = scope["app"].state.settings
             if settings.metrics_enabled:
-                # Before the bytes go out: a scrape made once a client has its answer counts it.
+                # Before the bytes go out (metrics.Batch says when the count is written).
                 seconds = time.perf_counter() - started
                 counted = (policy.namespace, "hit", lookup.tier)
                 metrics.count_request("GET", template, status, seconds, counted)
