@@ -15,13 +15,17 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SERVER_CPU = 0
 WRK_CPU = 1
+# The cache servers the targets talk to, by program name (DynamoDB Local: java running its jar):
+# pinned beside wrk for the run (servers_pinned), so none competes with the server under load.
+CACHE_SERVERS = ("redis-server", "memcached")
+DYNAMODB_LOCAL_JAR = "DynamoDBLocal.jar"
 # Clock ticks per second of /proc/<pid>/stat's utime and stime.
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -49,6 +53,44 @@ def pinned(cpu: int, command: Sequence[str]) -> list[str]:
     if taskset is None or (os.cpu_count() or 1) < 2:
         return list(command)
     return [taskset, "-c", str(cpu), *command]
+
+
+def cache_server_threads() -> list[int]:
+    """The thread ids of every running cache server (CACHE_SERVERS) on this machine."""
+    threads = []
+    for process in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode().split()
+            program = Path(command[0]).name if command else ""
+            if program in CACHE_SERVERS or (program == "java" and DYNAMODB_LOCAL_JAR in command):
+                threads += [int(task.name) for task in (process / "task").iterdir()]
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return threads
+
+
+@contextmanager
+def servers_pinned(cpu: int) -> Iterator[int]:
+    """Pin the cache servers' threads to `cpu` for the block, then restore their CPUs.
+
+    Yields how many threads were pinned: 0 where affinity cannot be set (one CPU, no
+    permission over the servers, not Linux), and the run goes on unpinned.
+    """
+    restore: dict[int, set[int]] = {}
+    if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
+        for thread in cache_server_threads():
+            try:
+                cpus = os.sched_getaffinity(thread)
+                os.sched_setaffinity(thread, {cpu})
+            except OSError:
+                continue
+            restore[thread] = cpus
+    try:
+        yield len(restore)
+    finally:
+        for thread, cpus in restore.items():
+            with suppress(OSError):  # the thread ended during the run
+                os.sched_setaffinity(thread, cpus)
 
 
 def free_port() -> int:

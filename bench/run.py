@@ -2,8 +2,9 @@
 
 Bakes the default (Redis) project, a memcached and a DynamoDB one, serves each target below
 under uvicorn with one worker pinned to CPU 0, and loads it with wrk pinned to CPU 1
-(`-t1 -c16`). Every target serves the same 20-item payload: the body of the template's
-authenticated GET /api/items.
+(`-t1 -c16`), where the cache servers (Redis, memcached, DynamoDB Local) are pinned for the
+run. Every target serves the same 20-item payload: the body of the template's authenticated
+GET /api/items.
 
     L   raw ASGI app sending the bytes            a   bare FastAPI endpoint, no cache
     Lr  raw ASGI + one redis-py GET               b   fastapi-cache2 quick start, Redis, HIT
@@ -52,7 +53,15 @@ from urllib.parse import unquote
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TEMPLATE_ROOT))
 
-from bench.load import Load, Server, drive, request, serving  # noqa: E402
+from bench.load import (  # noqa: E402
+    WRK_CPU,
+    Load,
+    Server,
+    drive,
+    request,
+    servers_pinned,
+    serving,
+)
 from tests.baking import UV, clean_environment, find_python  # noqa: E402
 
 BENCH_DIR = TEMPLATE_ROOT / "bench"
@@ -450,6 +459,9 @@ def measure(projects: dict[str, Project], seconds: int, rounds: int, work: Path)
 
     try:
         with ExitStack() as stack:
+            pinned_threads = stack.enter_context(servers_pinned(WRK_CPU))
+            log(f"cache servers: {pinned_threads} threads pinned to CPU {WRK_CPU}, beside wrk")
+            results["cache_server_threads_pinned"] = pinned_threads
             servers = {"c": stack.enter_context(serve("c"))}
             body = seed_items(servers["c"], auth)
             (work / "payload.json").write_bytes(body)
