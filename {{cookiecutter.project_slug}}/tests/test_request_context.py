@@ -1,6 +1,7 @@
 """Request ids, log lines and the one error shape, through the real application."""
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ import pytest
 from fastapi import APIRouter
 from httpx import AsyncClient
 
+from {{ cookiecutter.project_slug }}.logs import ACCESS_LOGGER, configure_logging
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.settings import Settings, get_settings
 
@@ -151,3 +153,20 @@ async def test_development_logs_are_readable_lines_with_the_request_id(
         output,
         re.MULTILINE,
     ), output
+
+
+@pytest.mark.parametrize("access_log", [True, False])
+def test_access_lines_follow_the_servers_option(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, access_log: bool
+) -> None:
+    access = logging.getLogger(ACCESS_LOGGER)
+    monkeypatch.setattr(access, "handlers", [logging.NullHandler()])
+    monkeypatch.setattr(access, "propagate", False)
+    if not access_log:
+        access.handlers = []  # what `uvicorn --no-access-log` leaves
+
+    configure_logging(settings)
+
+    # uvicorn writes access lines only where the logger has a handler, its own or inherited.
+    assert access.hasHandlers() is access_log
+    assert access.handlers == []  # uvicorn's own handler is replaced by the root's

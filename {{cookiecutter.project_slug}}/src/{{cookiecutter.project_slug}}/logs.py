@@ -18,7 +18,8 @@ from {{ cookiecutter.project_slug }}.settings import Settings
 HANDLER_NAME = "{{ cookiecutter.project_slug }}"
 TEXT_FORMAT = "%(asctime)s %(levelname)-8s [%(request_id)s] %(name)s: %(message)s"
 # uvicorn installs handlers of its own; routed through ours, its lines get the same format.
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+ACCESS_LOGGER = "uvicorn.access"
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", ACCESS_LOGGER)
 # httpx logs every request's full URL at INFO, and a webhook URL may hold a token.
 QUIET_LOGGERS = ("httpx", "httpcore")
 
@@ -50,6 +51,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def access_log_turned_off(access_logger: logging.Logger) -> bool:
+    """Whether `uvicorn --no-access-log` left the access logger without a way out.
+
+    It stays that way: routed through ours, uvicorn would format each request's line again
+    (it asks `hasHandlers()` once per connection), only for the line to be dropped or printed
+    against the server's option.
+    """
+    return not access_logger.handlers and not access_logger.propagate
+
+
 def configure_logging(settings: Settings) -> None:
     """Send every log record to stderr in the environment's format."""
     handler = logging.StreamHandler(sys.stderr)
@@ -66,6 +77,8 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     for name in SERVER_LOGGERS:
         server_logger = logging.getLogger(name)
+        if name == ACCESS_LOGGER and access_log_turned_off(server_logger):
+            continue
         server_logger.handlers.clear()
         server_logger.propagate = True
     for name in QUIET_LOGGERS:
