@@ -15,10 +15,10 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.project_slug }} import metrics
+from {{ cookiecutter.project_slug }}.api.metrics import WorkerFilesCollector
 from {{ cookiecutter.project_slug }}.metrics import UNMATCHED_ROUTE
 from {{ cookiecutter.project_slug }}.settings import Settings
 
@@ -53,9 +53,9 @@ def grown(before: Samples, after: Samples, name: str, **labels: str) -> float:
 
 
 def files() -> Samples:
-    """What a scrape would read now, without yielding to the event loop."""
+    """What a scrape would read now (the endpoint's collector), without yielding to the loop."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)
+    registry.register(WorkerFilesCollector(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])))
     return parse(generate_latest(registry).decode())
 
 
