@@ -197,8 +197,8 @@ class ResponseCache(Backend):
     async def clear(self, namespace: str | None = None, key: str | None = None) -> int:
         """Invalidate a shared namespace (a new version), or delete one key."""
         if namespace is not None:
-            partition = keys.shared_partition(namespace)
-            state_key = f"{keys.namespace_key(self.prefix, partition, namespace)}:state"
+            shared = keys.namespace_key(self.prefix, keys.shared_partition(namespace), namespace)
+            state_key = keys.namespace_state_key(shared)
             bump = self.store.bump
             await self.guard.run(
                 "invalidate", lambda: bump(state_key, fresh_version(), 0), even_if_open=True

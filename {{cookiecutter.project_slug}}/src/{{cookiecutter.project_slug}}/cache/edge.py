@@ -59,12 +59,6 @@ MAX_KNOWN_PATHS = 10_000
 RequestFields = dict[bytes, bytes]
 
 
-def etag_matches(if_none_match: str, etag: str) -> bool:
-    candidates = [candidate.strip() for candidate in if_none_match.split(",")]
-    # Weak comparison, as RFC 9110 asks for If-None-Match.
-    return "*" in candidates or etag in (candidate.removeprefix("W/") for candidate in candidates)
-
-
 class EdgeCacheMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -226,7 +220,7 @@ def checked_keys(
         checked = [keys.state_key(identity), identity]
         partition = keys.user_partition(user_id)
     namespace = keys.namespace_key(prefix, partition, policy.namespace)
-    return [*checked, f"{namespace}:state", f"{namespace}:{request_key}"]
+    return [*checked, keys.namespace_state_key(namespace), f"{namespace}:{request_key}"]
 
 
 def request_fields(scope: Scope) -> RequestFields:
@@ -262,6 +256,14 @@ def normalized_headers(scope: Scope, no_store: bool) -> list[tuple[bytes, bytes]
     return headers
 
 
+def not_modified(request_headers: RequestFields, etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag` (weakly, as RFC 9110 asks)."""
+    if (if_none_match := header_text(request_headers.get(b"if-none-match"))) is None:
+        return False
+    candidates = [candidate.strip() for candidate in if_none_match.split(",")]
+    return "*" in candidates or etag in (candidate.removeprefix("W/") for candidate in candidates)
+
+
 def hit_response(
     entry: Entry, request_headers: RequestFields, request_id: str
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -276,8 +278,7 @@ def hit_response(
     ]
     if credentials:
         headers.append((b"vary", b"Authorization"))
-    if_none_match = header_text(request_headers.get(b"if-none-match"))
-    if if_none_match is not None and etag_matches(if_none_match, entry.etag):
+    if not_modified(request_headers, entry.etag):
         return 304, headers, b""
     headers += [
         (b"content-type", b"application/json"),
@@ -341,8 +342,7 @@ def finishing(request_headers: RequestFields, send: Send, scope: Scope, span: Sp
         if b"authorization" in request_headers:
             headers["cache-control"] = f"private, {headers.get('cache-control', 'max-age=0')}"
             headers.add_vary_header("Authorization")
-        if_none_match = header_text(request_headers.get(b"if-none-match"))
-        if if_none_match is not None and etag_matches(if_none_match, etag):
+        if not_modified(request_headers, etag):
             await send_not_modified(headers, send)
             return
         await send({**start, "headers": headers.raw})

@@ -37,6 +37,30 @@ class StoreRefusedError(Exception):
     """Raised by a store: the server answered but would not store (Redis out of memory)."""
 
 
+class OncePerInterval:
+    """A warning logged at most once per interval, with the count of those left out meanwhile."""
+
+    def __init__(self, interval_seconds: float, left_out: str) -> None:
+        self.interval_seconds = interval_seconds
+        self.left_out = left_out  # what the left-out ones are, e.g. "errors"
+        self.last = -float("inf")
+        self.suppressed = 0
+
+    def warn(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self.last < self.interval_seconds:
+            self.suppressed += 1
+            return
+        logger.warning(
+            f"{message}. %d similar {self.left_out} in the last %.0f s were not logged.",
+            *args,
+            self.suppressed,
+            self.interval_seconds,
+        )
+        self.last = now
+        self.suppressed = 0
+
+
 class Guard:
     def __init__(
         self,
@@ -48,15 +72,12 @@ class Guard:
     ) -> None:
         self.timeout_seconds = timeout_seconds
         self.breaker_seconds = breaker_seconds
-        self.warning_interval_seconds = warning_interval_seconds
         # Called when a call was abandoned mid-way (see memcached.py: its connection is dirty).
         self.after_timeout = after_timeout
         self.open_until = 0.0
         self.probing = False
-        self.last_warning = -float("inf")
-        self.suppressed = 0
-        self.last_refusal_warning = -float("inf")
-        self.refusals_suppressed = 0
+        self.failures = OncePerInterval(warning_interval_seconds, "errors")
+        self.refusals = OncePerInterval(warning_interval_seconds, "refusals")
 
     @property
     def is_open(self) -> bool:
@@ -104,38 +125,19 @@ class Guard:
             return fallback
 
     def _trip(self, operation: str, error: Exception) -> None:
-        now = time.monotonic()
-        self.open_until = now + self.breaker_seconds * random.uniform(0.8, 1.2)  # noqa: S311
-        if now - self.last_warning < self.warning_interval_seconds:
-            self.suppressed += 1
-            return
-        logger.warning(
-            "cache %s failed (%s: %s); serving without the cache for %.1f s. %d similar errors "
-            "in the last %.0f s were not logged.",
+        jitter = random.uniform(0.8, 1.2)  # noqa: S311
+        self.open_until = time.monotonic() + self.breaker_seconds * jitter
+        self.failures.warn(
+            "cache %s failed (%s: %s); serving without the cache for %.1f s",
             operation,
             type(error).__name__,
             error,
             self.breaker_seconds,
-            self.suppressed,
-            self.warning_interval_seconds,
         )
-        self.last_warning = now
-        self.suppressed = 0
 
     def _refused(self, operation: str, error: StoreRefusedError) -> None:
         """A cache that stops storing keeps answering correctly, so it must be said and counted."""
         metrics.count_refused_store(operation)
-        now = time.monotonic()
-        if now - self.last_refusal_warning < self.warning_interval_seconds:
-            self.refusals_suppressed += 1
-            return
-        logger.warning(
-            "cache %s refused (%s); responses are not being cached. %d similar refusals in the "
-            "last %.0f s were not logged.",
-            operation,
-            error,
-            self.refusals_suppressed,
-            self.warning_interval_seconds,
+        self.refusals.warn(
+            "cache %s refused (%s); responses are not being cached", operation, error
         )
-        self.last_refusal_warning = now
-        self.refusals_suppressed = 0

@@ -42,7 +42,7 @@ def invalidate_on_commit(request: Request, namespace: str, *, user_id: int | Non
         partition = keys.shared_partition(namespace)
     else:
         partition = keys.user_partition(user_id)
-    state_key = f"{keys.namespace_key(cache.prefix, partition, namespace)}:state"
+    state_key = keys.namespace_state_key(keys.namespace_key(cache.prefix, partition, namespace))
     before_commit(session, partial(cache.begin_write, state_key))
     after_commit(session, partial(cache.end_write, state_key))
     after_commit(session, partial(metrics.count_invalidation, namespace))

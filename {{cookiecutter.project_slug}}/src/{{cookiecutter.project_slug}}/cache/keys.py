@@ -40,9 +40,14 @@ def identity_key(prefix: str, user_id: int, token: str) -> str:
     return f"{namespace_key(prefix, user_partition(user_id), IDENTITY)}:{digest(token)}"
 
 
+def namespace_state_key(namespace_key: str) -> str:
+    """Where a namespace's version state is (entries.py)."""
+    return f"{namespace_key}:state"
+
+
 def state_key(entry_key: str) -> str:
-    """The version state that an entry of this namespace must match (its key ends in a digest)."""
-    return f"{entry_key.rpartition(':')[0]}:state"
+    """The version state an entry must match: its namespace's (an entry key ends in a digest)."""
+    return namespace_state_key(entry_key.rpartition(":")[0])
 
 
 def digest(*parts: str) -> str:
