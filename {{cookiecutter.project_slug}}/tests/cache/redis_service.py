@@ -1,6 +1,8 @@
 """Test settings for the Redis cache: a real server from REDIS_URL, keys under a unique prefix."""
 
+import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -8,6 +10,7 @@ from urllib.parse import urlsplit
 
 import redis
 from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.servers import CONNECT_TIMEOUT_SECONDS, Server, server_down, server_refused
 
@@ -15,6 +18,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # REDIS_CLUSTER=true: REDIS_URL names a node of a Redis Cluster, as the service reads it.
 CLUSTER = os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on")
 REDIS = Server("Redis", "REDIS_URL", compose_service="redis", debian_package="redis-server")
+REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 
 
 def check_cache_server(url: str = REDIS_URL) -> str | None:
@@ -72,3 +76,29 @@ def settings_for_server(host: str, port: int) -> dict[str, Any]:
 async def prepared_cache_server() -> AsyncIterator[None]:
     """Nothing to prepare for a test run: each test's keys carry a prefix of its own."""
     yield
+
+
+@asynccontextmanager
+async def private_server(port: int, *options: str) -> AsyncIterator[str]:
+    """A redis-server of the test's own on `port` (no persistence), answering; yields its URL."""
+    server = await asyncio.create_subprocess_exec(
+        REDIS_SERVER,
+        *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+        *options,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = Redis.from_url(url)
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    await client.ping()
+                    break
+                except RedisConnectionError:
+                    await asyncio.sleep(0.05)
+        yield url
+    finally:
+        await client.aclose()
+        server.terminate()
+        await server.wait()

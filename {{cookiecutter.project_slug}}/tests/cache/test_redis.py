@@ -1,3 +1,4 @@
+import asyncio
 from collections.abc import Callable
 from typing import cast
 
@@ -13,7 +14,7 @@ from {{ cookiecutter.project_slug }}.cache.redis import open_store
 from {{ cookiecutter.project_slug }}.db.models import Item
 from {{ cookiecutter.project_slug }}.settings import Settings
 
-from tests.cache.redis_service import check_cache_server, observer_client
+from tests.cache.redis_service import check_cache_server, observer_client, private_server
 from tests.conftest import SettingsFactory, running, wait_until
 from tests.ports import unused_tcp_port
 
@@ -108,6 +109,26 @@ async def test_another_workers_write_reaches_this_workers_local_copy(
 
     assert unannounced.json() == []  # the local copy was in use
     assert [item["name"] for item in announced.json()] == ["from another worker"]
+
+
+async def test_a_redis_restart_costs_no_failed_call(make_settings: SettingsFactory) -> None:
+    """The pooled connections die with the server. Were the first call on each to fail, every
+    worker would open its breaker (reads uncached meanwhile) or refuse a write after a restart."""
+    port = unused_tcp_port()
+    # A private server, also when the suite runs against a cluster.
+    url = f"redis://127.0.0.1:{port}/0"
+    settings = make_settings(redis_url=url, redis_cluster=False, local_cache_max_bytes=0)
+    key = f"{settings.cache_prefix}:restart"
+    async with open_store(settings) as (store, _):
+        async with private_server(port):
+            # Calls at once: as many pooled connections.
+            await asyncio.gather(*(store.client.set(key, b"before") for _ in range(8)))
+        async with private_server(port):  # restarted, empty, on the same port
+            answers = await asyncio.gather(
+                *(store.client.get(key) for _ in range(8)), return_exceptions=True
+            )
+
+    assert answers == [None] * 8
 
 
 async def test_the_backend_stores_and_returns_bytes(app: FastAPI, settings: Settings) -> None:

@@ -1,58 +1,39 @@
 """A full Redis (`maxmemory` under `noeviction`) refuses every store: seen, counted, never stale."""
 
-import asyncio
 import logging
-import shutil
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError
 
 from {{ cookiecutter.project_slug }}.metrics import CACHE_REFUSED_STORES
 from {{ cookiecutter.project_slug }}.settings import Settings
 
+from tests.cache.redis_service import private_server
 from tests.conftest import MakeUser, SettingsFactory, bearer, running
 from tests.ports import unused_tcp_port
-
-REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 
 
 @pytest.fixture
 async def full_redis() -> AsyncIterator[str]:
     """A private redis-server of 2 MB that refuses writes once full, filled up."""
-    port = unused_tcp_port()
-    server = await asyncio.create_subprocess_exec(
-        REDIS_SERVER,
-        *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-        *("--maxmemory", "2mb", "--maxmemory-policy", "noeviction"),
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = Redis.from_url(url)
-    try:
-        async with asyncio.timeout(10):
-            while True:
+    options = ("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+    async with private_server(unused_tcp_port(), *options) as url:
+        client = Redis.from_url(url)
+        try:
+            filler = b"x" * 10_000
+            for index in range(1_000):
                 try:
-                    await client.ping()
+                    await client.set(f"filler:{index}", filler)
+                except OutOfMemoryError:
                     break
-                except RedisConnectionError:
-                    await asyncio.sleep(0.05)
-        filler = b"x" * 10_000
-        for index in range(1_000):
-            try:
-                await client.set(f"filler:{index}", filler)
-            except OutOfMemoryError:
-                break
-        else:
-            pytest.fail("redis-server with maxmemory 2mb never refused a write")
+            else:
+                pytest.fail("redis-server with maxmemory 2mb never refused a write")
+        finally:
+            await client.aclose()
         yield url
-    finally:
-        await client.aclose()
-        server.terminate()
-        await server.wait()
 
 
 async def test_refused_stores_are_logged_once_counted_and_never_stale(

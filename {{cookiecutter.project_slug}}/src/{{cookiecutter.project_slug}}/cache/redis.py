@@ -21,6 +21,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import (
     MovedError,
     NoScriptError,
@@ -323,7 +324,12 @@ def create_client(settings: Settings) -> Redis | RedisCluster:
         # Retried without waiting in between: a cache call has a deadline of tens of ms.
         retry = Retry(NoBackoff(), settings.redis_cluster_retries)
         return RedisCluster.from_url(url, retry=retry, **client_options(settings))
-    return Redis.from_url(url, **client_options(settings))
+    # One immediate retry on a broken connection: after a restart or a failover the pooled
+    # connections are dead, and the first call on one would fail: a read would open the breaker
+    # (the worker's reads uncached for CACHE_BREAKER_SECONDS), a write would answer 503. A
+    # refused connection fails again at once; a hung server is a timeout, never retried.
+    reconnect = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    return Redis.from_url(url, retry=reconnect, **client_options(settings))
 
 
 def node_client(settings: Settings, host: str, port: int) -> Redis:
