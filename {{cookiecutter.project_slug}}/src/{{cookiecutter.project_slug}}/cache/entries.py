@@ -52,8 +52,8 @@ class State:
 
 
 class Entry(NamedTuple):
-    """A cached response. A tuple, not a dataclass: every HIT makes one or two, and a frozen
-    dataclass takes several times longer to build."""
+    """A cached response. A tuple, not a dataclass: every HIT read from the cache server makes
+    one or two, and a frozen dataclass takes several times longer to build."""
 
     version: int
     expires_at: float
